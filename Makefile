@@ -1,0 +1,57 @@
+# Drover: `make up` runs it on embedded defaults, `make test` runs lint, typecheck and the suite.
+# Both install what is missing first: system packages from apt, node modules from npm.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+APT_PACKAGES_UP   := nats-server
+APT_PACKAGES_TEST := nats-server openssh-server
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && echo sudo)
+
+.PHONY: help up test deps deps-up deps-test lint typecheck unit bench clean
+
+help:
+	@echo "make up     install what is missing, start Drover on embedded defaults"
+	@echo "make test   install what is missing, run lint, typecheck and the whole test suite"
+	@echo "make bench  run the benchmarks (QUICK=1 for a short run)"
+
+# Installs the Debian packages that are missing; nothing is downloaded from anywhere but apt.
+define apt_install
+	@missing=""; \
+	for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from apt:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+endef
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps-up: node_modules/.installed
+	$(call apt_install,$(APT_PACKAGES_UP))
+
+deps-test: node_modules/.installed
+	$(call apt_install,$(APT_PACKAGES_TEST))
+
+deps: deps-test
+
+up: deps-up
+	./bin/drover up
+
+lint: node_modules/.installed
+	npx eslint .
+
+typecheck: node_modules/.installed
+	npx tsc --noEmit
+
+test: deps-test
+	npx eslint .
+	npx tsc --noEmit
+	npx vitest run
+
+bench: deps-test
+	QUICK=$(QUICK) node --import tsx bench/run.ts
+
+clean:
+	rm -rf .drover coverage

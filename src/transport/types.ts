@@ -1,0 +1,111 @@
+/**
+ * Contracts of the transport: the only area that imports the NATS client. Actors and the API see
+ * these interfaces; payloads are parsed with zod on the way in and encoded with the codec of
+ * `protocols/codec.ts` (msgpack, or JSON when the message says `Content-Type: application/json`).
+ */
+import type { ZodType } from 'zod';
+import type { Encoding, SequencedTaskEvent, TaskEvent } from '../protocols/index.js';
+
+/** A live subscription or service endpoint. */
+export interface Subscription {
+  /** Stops receiving; in-flight handlers finish. */
+  unsubscribe(): Promise<void>;
+}
+
+/** Metadata of a received message. */
+export interface MessageInfo {
+  subject: string;
+  encoding: Encoding;
+  headers: Record<string, string>;
+}
+
+/** Typed messaging over NATS. */
+export interface Bus {
+  /** Server URL this bus is connected to. */
+  readonly url: string;
+  /**
+   * Request/reply. The reply is parsed with `schema`; an error reply (header `Drover-Error: 1`,
+   * body = ErrorEnvelope) is thrown as a DroverError with its code; no responders and timeouts
+   * are thrown as DroverError `INTERNAL` (retriable timeouts say so in the message).
+   */
+  request<Res>(subject: string, payload: unknown, opts: { schema: ZodType<Res>; timeoutMs?: number; encoding?: Encoding }): Promise<Res>;
+  /**
+   * Answers requests on `subject` (optionally in a queue group). A payload that does not decode or
+   * fails `schema` gets an INVALID_PARAMS envelope and is logged once; a handler that throws a
+   * DroverError gets that envelope; anything else gets INTERNAL. The subscription never dies.
+   * The reply is encoded like the request.
+   */
+  serve<Req, Res>(
+    subject: string,
+    opts: { schema: ZodType<Req>; queue?: string },
+    handler: (req: Req, info: MessageInfo) => Promise<Res> | Res,
+  ): Subscription;
+  /** Core publish (fire-and-forget). */
+  publish(subject: string, payload: unknown, encoding?: Encoding): void;
+  /** Subscribes; messages that fail `schema` are logged and dropped. */
+  subscribe<T>(
+    subject: string,
+    opts: { schema: ZodType<T>; queue?: string },
+    handler: (value: T, info: MessageInfo) => void | Promise<void>,
+  ): Subscription;
+  /** Round trip to the server: everything published before has been received by it. */
+  flush(): Promise<void>;
+  /** Drains and closes the connection. */
+  close(): Promise<void>;
+}
+
+/** A JetStream KV bucket of zod-checked JSON records, with compare-and-set. */
+export interface KvStore<T> {
+  readonly bucket: string;
+  get(key: string): Promise<{ value: T; revision: number } | undefined>;
+  /** Creates the key; returns undefined when it already exists (no overwrite). */
+  create(key: string, value: T): Promise<number | undefined>;
+  /** Writes only if the key is still at `revision`; returns the new revision or undefined on conflict. */
+  update(key: string, value: T, revision: number): Promise<number | undefined>;
+  /** Unconditional write. */
+  put(key: string, value: T): Promise<number>;
+  delete(key: string): Promise<void>;
+  /** Every current key. */
+  keys(): Promise<string[]>;
+  /**
+   * Every current entry. Entries whose stored value fails the schema are skipped and logged,
+   * never thrown.
+   */
+  entries(): Promise<Array<{ key: string; value: T; revision: number }>>;
+}
+
+/** Options of a KV bucket. */
+export interface KvOptions {
+  /** Entries older than this are dropped by the server (nats-server 2.9 has no per-key TTL). */
+  maxAgeMs?: number;
+  history?: number;
+}
+
+/** Task events in the `DROVER_EVENTS` stream. */
+export interface EventLog {
+  /** Core publish; captured by the stream. Cheap: use for tokens. */
+  publish(event: TaskEvent): void;
+  /** JetStream publish with ack; returns the stream sequence. Use for terminal events. */
+  publishDurable(event: TaskEvent): Promise<number>;
+  /**
+   * Every event of `taskId` with stream sequence > `afterSeq` (all when undefined): stored ones
+   * first, then live ones, in stream order; ends after the terminal event (`end`/`error`) or when
+   * `signal` aborts.
+   */
+  read(taskId: string, opts: { afterSeq?: number; signal?: AbortSignal }): AsyncIterable<SequencedTaskEvent>;
+  /** The last stored event of a task, if any. */
+  last(taskId: string): Promise<SequencedTaskEvent | undefined>;
+}
+
+/** A running nats-server spawned by Drover (or by a test). */
+export interface EmbeddedNats {
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  /** Last lines the server wrote to stderr (capped), for diagnostics. */
+  output(): string;
+  /** Stops the server (SIGTERM, then SIGKILL after a grace period). */
+  stop(): Promise<void>;
+  /** Stops and starts again on the same port and store. */
+  restart(): Promise<void>;
+}
