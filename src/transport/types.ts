@@ -25,8 +25,9 @@ export interface Bus {
   readonly url: string;
   /**
    * Request/reply. The reply is parsed with `schema`; an error reply (header `Drover-Error: 1`,
-   * body = ErrorEnvelope) is thrown as a DroverError with its code; no responders and timeouts
-   * are thrown as DroverError `INTERNAL` (retriable timeouts say so in the message).
+   * body = ErrorEnvelope) is thrown as a DroverError with its code. No responders is thrown as
+   * `POOL_UNAVAILABLE` (retry after 1 s); a timeout or a reply that does not decode or fails
+   * `schema` as `INTERNAL`.
    */
   request<Res>(subject: string, payload: unknown, opts: { schema: ZodType<Res>; timeoutMs?: number; encoding?: Encoding }): Promise<Res>;
   /**
@@ -109,3 +110,19 @@ export interface EmbeddedNats {
   /** Stops and starts again on the same port and store. */
   restart(): Promise<void>;
 }
+
+/** One connection to NATS and everything Drover builds on it. */
+export interface Transport {
+  /** Typed request/reply and pub/sub. */
+  readonly bus: Bus;
+  /** Task events in the `DROVER_EVENTS` stream (ensured on connect). */
+  readonly events: EventLog;
+  /**
+   * Opens (creating it if missing) a KV bucket whose values are checked with `schema`. Options of
+   * an existing bucket are left as they are.
+   */
+  kv<T>(bucket: string, schema: ZodType<T>, opts?: KvOptions): Promise<KvStore<T>>;
+  /** Drains and closes the connection; idempotent (also closes `bus`). */
+  close(): Promise<void>;
+}
+
