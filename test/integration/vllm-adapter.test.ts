@@ -1,0 +1,330 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EngineError, VllmAdapter, type EngineChunk, type EngineRequest } from '../../src/engines/index.js';
+import { startSimEngine, type SimEngine } from '../../src/sim/index.js';
+import { OPENAI_FIXTURES, readFixture } from '../helpers/openai-fixtures.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const MODEL = 'Qwen/Qwen2.5-1.5B-Instruct';
+
+/** Collects a whole stream; returns what arrived and the EngineError that ended it, if any. */
+async function collect(
+  adapter: VllmAdapter,
+  req: EngineRequest,
+  opts: { signal?: AbortSignal; idleTimeoutMs?: number; onToken?: (count: number) => void } = {},
+): Promise<{ chunks: EngineChunk[]; tokens: string[]; error: EngineError | undefined }> {
+  const chunks: EngineChunk[] = [];
+  const tokens: string[] = [];
+  try {
+    const streamOpts = opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs };
+    for await (const chunk of adapter.stream(req, opts.signal ?? new AbortController().signal, streamOpts)) {
+      chunks.push(chunk);
+      if (chunk.type === 'token') {
+        tokens.push(chunk.text);
+        opts.onToken?.(tokens.length);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof EngineError)) throw error;
+    return { chunks, tokens, error };
+  }
+  return { chunks, tokens, error: undefined };
+}
+
+/** A server that answers every request with a fixed status and body bytes. */
+async function startBytesServer(status: number, body: Buffer | string, contentType = 'text/event-stream'): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(status, { 'content-type': contentType });
+      res.end(body);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+async function stopServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+describe('vllm adapter - fixtures served byte for byte', () => {
+  for (const [name, expected] of Object.entries(OPENAI_FIXTURES)) {
+    it(`vllm adapter - ${name} streams its tokens and end`, async () => {
+      const { url, server } = await startBytesServer(200, readFixture(name));
+      const adapter = new VllmAdapter(url);
+      try {
+        const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 8 });
+        expect(result.tokens).toEqual(expected.tokens);
+        if (expected.end !== undefined) {
+          expect(result.error).toBeUndefined();
+          expect(result.chunks.at(-1)).toEqual({ type: 'end', ...expected.end });
+        } else {
+          expect(result.error?.kind).toBe('stream');
+          expect(result.error?.message).toContain(expected.error?.messageIncludes);
+        }
+      } finally {
+        await adapter.close();
+        await stopServer(server);
+      }
+    });
+  }
+
+  it('vllm adapter - a body that ends without [DONE] is disconnected', async () => {
+    const text = readFixture('completions_stream.sse').toString('utf8').replace('data: [DONE]\n\n', '');
+    const { url, server } = await startBytesServer(200, text);
+    const adapter = new VllmAdapter(url);
+    try {
+      const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 8 });
+      expect(result.tokens).toEqual([' Paris', '.']);
+      expect(result.error?.kind).toBe('disconnected');
+    } finally {
+      await adapter.close();
+      await stopServer(server);
+    }
+  });
+
+  it('vllm adapter - no token after abort, even when later tokens arrived in the same read', async () => {
+    const { url, server } = await startBytesServer(200, readFixture('completions_stream_with_usage.sse'));
+    const adapter = new VllmAdapter(url);
+    try {
+      const controller = new AbortController();
+      const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 8 }, { signal: controller.signal, onToken: () => controller.abort() });
+      expect(result.tokens).toEqual([' Paris']);
+      expect(result.error?.kind).toBe('aborted');
+    } finally {
+      await adapter.close();
+      await stopServer(server);
+    }
+  });
+
+  const errorBodies = [
+    ['nested', 404, '{"error":{"message":"The model `foo` does not exist.","type":"NotFoundError","param":"model","code":404}}', 'NotFoundError: The model `foo` does not exist.'],
+    ['flat', 400, '{"object":"error","message":"max_tokens must be at least 1, got 0.","type":"BadRequestError","param":null,"code":400}', 'BadRequestError: max_tokens must be at least 1, got 0.'],
+    ['plain', 502, 'Bad Gateway', 'Bad Gateway'],
+  ] as const;
+  for (const [form, status, body, message] of errorBodies) {
+    it(`vllm adapter - a ${status} with a ${form} error body is http with status, body and message`, async () => {
+      const { url, server } = await startBytesServer(status, body, 'application/json');
+      const adapter = new VllmAdapter(url);
+      try {
+        const result = await collect(adapter, { model: 'foo', prompt: 'x', max_tokens: 8 });
+        expect(result.error?.kind).toBe('http');
+        expect(result.error?.status).toBe(status);
+        expect(result.error?.body).toBe(body);
+        expect(result.error?.message).toContain(message);
+      } finally {
+        await adapter.close();
+        await stopServer(server);
+      }
+    });
+  }
+});
+
+describe('vllm adapter - against the simulated engine', () => {
+  let sim: SimEngine;
+  let adapter: VllmAdapter;
+
+  beforeAll(async () => {
+    sim = await startSimEngine({ model: MODEL, maxNumSeqs: 4 });
+    adapter = new VllmAdapter(sim.url);
+  });
+  afterEach(async () => {
+    await sim.setFaults({
+      refuse: false,
+      failBeforeFirstToken: undefined,
+      dieAfterTokens: undefined,
+      errorAfterTokens: undefined,
+      slowFactor: undefined,
+      hang: undefined,
+      engineDead: undefined,
+    });
+    await waitFor('the engine to be idle', () => sim.stats().running === 0 && sim.stats().waiting === 0);
+  });
+  afterAll(async () => {
+    await adapter.close();
+    await sim.close();
+  });
+
+  it('vllm adapter - yields exactly max_tokens tokens, then end with length and usage', async () => {
+    const result = await collect(adapter, { model: MODEL, prompt: 'The capital of France is', max_tokens: 37, seed: 7 });
+    expect(result.error).toBeUndefined();
+    expect(result.tokens).toHaveLength(37);
+    expect(result.chunks.at(-1)).toEqual({ type: 'end', finish_reason: 'length', usage: { prompt_tokens: 5, completion_tokens: 37 } });
+  });
+
+  it('vllm adapter - streamed tokens concatenate to the non-stream text for the same seed', async () => {
+    const prompt = 'Tell me about the fleet';
+    const streamed = await collect(adapter, { model: MODEL, prompt, max_tokens: 24, seed: 42 });
+    const response = await request(`${sim.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, prompt, max_tokens: 24, seed: 42 }),
+    });
+    const whole = (await response.body.json()) as { choices: { text: string }[] };
+    expect(streamed.tokens.join('')).toBe(whole.choices[0]?.text);
+    const otherSeed = await collect(adapter, { model: MODEL, prompt, max_tokens: 24, seed: 43 });
+    expect(otherSeed.tokens.join('')).not.toBe(streamed.tokens.join(''));
+  });
+
+  it('vllm adapter - health is ready with the model and max_model_len; load reads /metrics', async () => {
+    expect(await adapter.health()).toEqual({ live: true, ready: true, models: [MODEL], max_model_len: 2048 });
+    expect(await adapter.load()).toEqual({ running: 0, waiting: 0, kv_usage: 0 });
+  });
+
+  it('vllm adapter - load sees running and waiting sequences and KV usage', async () => {
+    const busy = await startSimEngine({ model: MODEL, ttftMs: 60_000, maxNumSeqs: 4 });
+    const busyAdapter = new VllmAdapter(busy.url);
+    const controllers = Array.from({ length: 6 }, () => new AbortController());
+    const streams = controllers.map((c) => collect(busyAdapter, { model: MODEL, prompt: 'wait', max_tokens: 4 }, { signal: c.signal }));
+    try {
+      await waitFor('4 running and 2 waiting', () => busy.stats().running === 4 && busy.stats().waiting === 2);
+      expect(await busyAdapter.load()).toEqual({ running: 4, waiting: 2, kv_usage: 1 });
+    } finally {
+      for (const c of controllers) c.abort();
+      expect((await Promise.all(streams)).map((r) => r.error?.kind)).toEqual(Array(6).fill('aborted'));
+      await waitFor('the engine to be idle', () => busy.stats().running === 0 && busy.stats().waiting === 0);
+      await busyAdapter.close();
+      await busy.close();
+    }
+  });
+
+  it('vllm adapter - health reports a dead engine as live but not ready, and a refused one as not live', async () => {
+    await sim.setFaults({ engineDead: true });
+    expect(await adapter.health()).toMatchObject({ live: true, ready: false, error: '/health answered 503' });
+    await sim.setFaults({ engineDead: false, refuse: true });
+    expect(await adapter.health()).toMatchObject({ live: false, ready: false });
+    await expect(adapter.load()).rejects.toMatchObject({ kind: 'connect' });
+    await sim.setFaults({ refuse: false });
+    expect((await adapter.health()).ready).toBe(true);
+  });
+
+  const faultCases = [
+    { fault: { refuse: true }, kind: 'connect', tokens: 0 },
+    { fault: { failBeforeFirstToken: 'reset' }, kind: 'connect', tokens: 0 },
+    { fault: { failBeforeFirstToken: 'http500' }, kind: 'http', tokens: 0 },
+    { fault: { engineDead: true }, kind: 'http', tokens: 0 },
+    { fault: { dieAfterTokens: 3 }, kind: 'disconnected', tokens: 3 },
+    { fault: { errorAfterTokens: 2 }, kind: 'stream', tokens: 2 },
+  ] as const;
+  for (const { fault, kind, tokens } of faultCases) {
+    it(`vllm adapter - fault ${JSON.stringify(fault)} is EngineError ${kind} after ${tokens} tokens`, async () => {
+      await sim.setFaults(fault);
+      const result = await collect(adapter, { model: MODEL, prompt: 'fault', max_tokens: 10 });
+      expect(result.tokens).toHaveLength(tokens);
+      expect(result.error?.kind).toBe(kind);
+      if (kind === 'http') expect(result.error?.status).toBe(500);
+      expect(result.chunks.some((c) => c.type === 'end')).toBe(false);
+    });
+  }
+
+  it('vllm adapter - an unknown model is http 404 with vLLM message', async () => {
+    const result = await collect(adapter, { model: 'nope', prompt: 'x', max_tokens: 2 });
+    expect(result.error).toMatchObject({ kind: 'http', status: 404 });
+    expect(result.error?.message).toContain('The model `nope` does not exist.');
+  });
+
+  it('vllm adapter - a hung engine (headers, then nothing) is a timeout after the idle window', async () => {
+    await sim.setFaults({ hang: true });
+    const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 2 }, { idleTimeoutMs: 150 });
+    expect(result.error?.kind).toBe('timeout');
+  });
+
+  it('vllm adapter - aborting mid-stream ends with aborted and the engine frees the slot', async () => {
+    const rated = await startSimEngine({ model: MODEL, tokensPerSec: 50 });
+    const rAdapter = new VllmAdapter(rated.url);
+    try {
+      const controller = new AbortController();
+      const result = await collect(rAdapter, { model: MODEL, prompt: 'x', max_tokens: 1_000 }, {
+        signal: controller.signal,
+        onToken: (count) => {
+          if (count === 2) {
+            expect(rated.stats().running).toBe(1);
+            controller.abort();
+          }
+        },
+      });
+      expect(result.error?.kind).toBe('aborted');
+      expect(result.tokens).toHaveLength(2);
+      await waitFor('the engine to free the slot', () => rated.stats().running === 0);
+      const metrics = await (await request(`${rated.url}/metrics`)).body.text();
+      expect(metrics).toContain(`vllm:request_success_total{engine="0",model_name="${MODEL}",finished_reason="abort"} 1.0`);
+    } finally {
+      await rAdapter.close();
+      await rated.close();
+    }
+  });
+
+  it('vllm adapter - an abort before the first token also frees the slot', async () => {
+    const slow = await startSimEngine({ model: MODEL, ttftMs: 60_000 });
+    const sAdapter = new VllmAdapter(slow.url);
+    try {
+      const controller = new AbortController();
+      const pending = collect(sAdapter, { model: MODEL, prompt: 'x', max_tokens: 5 }, { signal: controller.signal });
+      await waitFor('the sequence to be running', () => slow.stats().running === 1);
+      controller.abort();
+      expect((await pending).error?.kind).toBe('aborted');
+      await waitFor('the engine to free the slot', () => slow.stats().running === 0);
+    } finally {
+      await sAdapter.close();
+      await slow.close();
+    }
+  });
+
+  it('vllm adapter - no byte for idleTimeoutMs is a timeout and the engine frees the slot', async () => {
+    const slow = await startSimEngine({ model: MODEL, ttftMs: 60_000 });
+    const sAdapter = new VllmAdapter(slow.url);
+    try {
+      const result = await collect(sAdapter, { model: MODEL, prompt: 'x', max_tokens: 5 }, { idleTimeoutMs: 200 });
+      expect(result.error?.kind).toBe('timeout');
+      await waitFor('the engine to free the slot', () => slow.stats().running === 0);
+    } finally {
+      await sAdapter.close();
+      await slow.close();
+    }
+  });
+
+  it('vllm adapter - a slow consumer is not an idle engine', async () => {
+    const result = await (async () => {
+      const tokens: string[] = [];
+      for await (const chunk of adapter.stream({ model: MODEL, prompt: 'x', max_tokens: 3 }, new AbortController().signal, { idleTimeoutMs: 50 })) {
+        if (chunk.type === 'token') tokens.push(chunk.text);
+        // Hold each chunk longer than the idle window.
+        await new Promise((resolve) => setTimeout(resolve, 120));
+      }
+      return tokens;
+    })();
+    expect(result).toHaveLength(3);
+  });
+
+  it('vllm adapter - an already aborted signal fails at once', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 2 }, { signal: controller.signal });
+    expect(result.error?.kind).toBe('aborted');
+    expect(sim.stats().requestsTotal).toBeGreaterThan(0);
+  });
+
+  it('vllm adapter - with an api key: the right key streams, none is http 401', async () => {
+    const keyed = await startSimEngine({ model: MODEL, apiKey: 'sekrit' });
+    const good = new VllmAdapter(keyed.url, { apiKey: 'sekrit' });
+    const bad = new VllmAdapter(keyed.url);
+    try {
+      expect((await collect(good, { model: MODEL, prompt: 'x', max_tokens: 3 })).tokens).toHaveLength(3);
+      expect((await good.health()).ready).toBe(true);
+      const denied = await collect(bad, { model: MODEL, prompt: 'x', max_tokens: 3 });
+      expect(denied.error).toMatchObject({ kind: 'http', status: 401 });
+      expect(denied.error?.message).toContain('Unauthorized');
+      expect(await bad.health()).toMatchObject({ live: true, ready: false, error: '/v1/models answered 401' });
+    } finally {
+      await good.close();
+      await bad.close();
+      await keyed.close();
+    }
+  });
+});
