@@ -1,0 +1,113 @@
+/**
+ * Task routes of the native API: admission, record, SSE events and cancel (llama-orch v2 §A3–A5).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import {
+  DroverError,
+  TaskRequestSchema,
+  describeZodError,
+  normalizeTaskRequest,
+  toTaskView,
+  type AdmissionResponse,
+  type TaskView,
+} from '../../protocols/index.js';
+import { streamErrorEnvelope } from '../errors.js';
+import { pipeTaskEvents } from '../sse.js';
+import type { TaskGateway } from '../types.js';
+
+/** Options of the task routes plugin. */
+export interface TaskRoutesOptions {
+  /** Where tasks go. */
+  gateway: TaskGateway;
+  /** Id generator for omitted task and session ids. */
+  newId: () => string;
+  /** SSE heartbeat interval. */
+  heartbeatMs: number;
+}
+
+/** Request bodies above this are INVALID_PARAMS (prompts are capped at 1 M chars by the schema). */
+export const TASK_BODY_LIMIT = 2 * 1024 * 1024;
+
+/** Ids Drover can have issued (the TaskRequest id rule); anything else is unknown without a lookup. */
+const TASK_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const LAST_EVENT_ID = /^\d{1,15}$/;
+
+interface IdParams {
+  id: string;
+}
+
+interface EventsQuery {
+  last_event_id?: unknown;
+  verbose?: unknown;
+}
+
+function unknownTask(id: string): DroverError {
+  return new DroverError('NOT_FOUND', `task ${id.slice(0, 128)} not found`);
+}
+
+/** The 202 body: the admission plus where to stream its events. */
+function admitted(admission: AdmissionResponse): AdmissionResponse {
+  const sse = `/v2/tasks/${encodeURIComponent(admission.task_id)}/events`;
+  return { ...admission, streams: { sse, sse_verbose: `${sse}?verbose=true` } };
+}
+
+/** `Last-Event-ID` header, else `?last_event_id=`: a stream sequence, or undefined for "from the start". */
+function afterSeqOf(header: string | string[] | undefined, query: unknown): number | undefined {
+  const raw = header ?? query;
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw !== 'string' || !LAST_EVENT_ID.test(raw)) {
+    throw new DroverError('INVALID_PARAMS', 'Last-Event-ID must be a non-negative integer event id');
+  }
+  return Number(raw);
+}
+
+/** Registers POST /v2/tasks, GET /v2/tasks/:id, GET /v2/tasks/:id/events, POST /v2/tasks/:id/cancel. */
+export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { gateway, newId, heartbeatMs }) => {
+  // Open streams would keep `close()` waiting forever: end them first; clients resume with Last-Event-ID.
+  const shutdown = new AbortController();
+  app.addHook('preClose', (done) => {
+    shutdown.abort();
+    done();
+  });
+
+  app.post('/v2/tasks', { bodyLimit: TASK_BODY_LIMIT }, async (request, reply) => {
+    const parsed = TaskRequestSchema.safeParse(request.body);
+    if (!parsed.success) throw new DroverError('INVALID_PARAMS', describeZodError(parsed.error));
+    if (parsed.data.deadline_ms <= 0) throw new DroverError('DEADLINE_UNMET', 'deadline_ms must be positive');
+    const admission = await gateway.submit(normalizeTaskRequest(parsed.data, newId), request.id);
+    const body = admitted(admission);
+    return reply.code(202).header('location', `/v2/tasks/${encodeURIComponent(admission.task_id)}`).send(body);
+  });
+
+  app.get<{ Params: IdParams }>('/v2/tasks/:id', async (request): Promise<TaskView> => {
+    const { id } = request.params;
+    const record = TASK_ID.test(id) ? await gateway.get(id) : undefined;
+    if (record === undefined) throw unknownTask(id);
+    return toTaskView(record);
+  });
+
+  // No automatic HEAD twin: a HEAD would open a gateway subscription for a body nobody reads.
+  const eventsRoute = { exposeHeadRoute: false };
+  app.get<{ Params: IdParams; Querystring: EventsQuery }>('/v2/tasks/:id/events', eventsRoute, async (request, reply) => {
+    // `?verbose=true` is accepted (the admission advertises it); every event is sent either way.
+    const { id } = request.params;
+    const afterSeq = afterSeqOf(request.headers['last-event-id'], request.query.last_event_id);
+    if (!TASK_ID.test(id) || (await gateway.get(id)) === undefined) throw unknownTask(id);
+    reply.hijack();
+    const outcome = await pipeTaskEvents(reply.raw, {
+      open: (signal) => gateway.events(id, afterSeq, signal),
+      correlationId: request.id,
+      heartbeatMs,
+      onError: (err) => streamErrorEnvelope(request, err),
+      shutdown: shutdown.signal,
+    });
+    request.log.debug({ task_id: id, outcome }, 'event stream ended');
+  });
+
+  app.post<{ Params: IdParams }>('/v2/tasks/:id/cancel', async (request, reply) => {
+    const { id } = request.params;
+    if (!TASK_ID.test(id)) throw unknownTask(id);
+    await gateway.cancel(id, request.id);
+    return reply.code(204).send();
+  });
+};
