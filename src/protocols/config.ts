@@ -52,8 +52,8 @@ export const DroverConfigSchema = z.object({
     .object({
       /** Join an existing NATS cluster; without it Drover spawns nats-server itself. */
       url: z.string().optional(),
-      /** Config of the embedded nats-server. */
-      config_file: z.string().default('nats.conf'),
+      /** Config of the embedded nats-server; null runs it on flags alone. */
+      config_file: z.string().nullable().default('nats.conf'),
       /** Port override for the embedded server; -1 picks a free one. */
       port: z.number().int().min(-1).max(65535).optional(),
     })

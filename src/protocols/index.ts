@@ -85,3 +85,5 @@ export {
   DroverConfigSchema,
 } from './config.js';
 export type { StaticPoolConfig, SimEnginesConfig, AdmissionPolicyName, DroverConfig, DroverConfigInput } from './config.js';
+export { TaskDispatchSchema, TaskOutcomeSchema } from './actors.js';
+export type { TaskDispatch, TaskOutcome } from './actors.js';

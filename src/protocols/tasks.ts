@@ -75,8 +75,8 @@ export type TaskRequestInput = z.input<typeof TaskRequestSchema>;
 
 /** A request after defaults and normalisation: what placement and TaskActors work with. */
 export const TaskSpecSchema = z.object({
-  task_id: z.string(),
-  session_id: z.string(),
+  task_id: id,
+  session_id: id,
   model: z.string(),
   engine: EngineKindSchema.optional(),
   prompt: z.string(),

@@ -1,0 +1,77 @@
+/**
+ * FleetSupervisor: parent of every PoolActor. Pools are permanent children restarted with
+ * backoff; a pool that exceeds its restart intensity is stopped and reported `degraded` so that a
+ * crash loop stops costing money until an operator acts (DESIGN §3).
+ */
+import { z } from 'zod';
+import { subjects, type StaticPoolConfig } from '../protocols/index.js';
+import type { Bus } from '../transport/index.js';
+import type { Behavior, ChildOptions } from './types.js';
+import { poolBehavior, type PoolDeps } from './pool.js';
+
+/** Messages of the FleetSupervisor. */
+export const FleetMsgSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('fleet.pools') })]);
+export type FleetMsg = z.infer<typeof FleetMsgSchema>;
+
+/** Restart budget of one pool. */
+export const POOL_CHILD_OPTIONS: ChildOptions = {
+  kind: 'permanent',
+  restart: { maxRestarts: 5, withinMs: 60_000 },
+  backoff: { minBackoffMs: 200, maxBackoffMs: 30_000, randomFactor: 0.2 },
+};
+
+/** What the FleetSupervisor needs. */
+export interface FleetDeps {
+  bus: Bus;
+  pools: StaticPoolConfig[];
+  adapterFor: PoolDeps['adapterFor'];
+}
+
+interface FleetState {
+  degraded: Set<string>;
+}
+
+const childName = (poolId: string): string => `pool-${poolId}`;
+
+/** The FleetSupervisor's behavior. */
+export function fleetBehavior(deps: FleetDeps): Behavior<FleetState, FleetMsg> {
+  return {
+    schema: FleetMsgSchema,
+    init(ctx) {
+      for (const pool of deps.pools) {
+        ctx.spawn(childName(pool.id), poolBehavior({ bus: deps.bus, pool, adapterFor: deps.adapterFor }), POOL_CHILD_OPTIONS);
+      }
+      return { degraded: new Set() };
+    },
+    receive(state, msg, ctx) {
+      switch (msg.type) {
+        case 'fleet.pools':
+          ctx.reply({ running: ctx.children(), degraded: [...state.degraded] });
+          return state;
+      }
+    },
+    supervise(failure, ctx) {
+      const limit = POOL_CHILD_OPTIONS.restart?.maxRestarts ?? 0;
+      if (failure.restartsInWindow < limit) return 'restart';
+      const pool = deps.pools.find((p) => childName(p.id) === failure.child);
+      ctx.log.error({ pool_id: pool?.id, err: failure.error }, 'pool exceeded its restart intensity; stopped and marked degraded');
+      if (pool !== undefined) {
+        deps.bus.publish(subjects.poolStatus(pool.id), {
+          pool_id: pool.id,
+          model: pool.model,
+          engine: pool.engine,
+          desired: pool.replicas.length,
+          state: 'degraded',
+          reason: `pool actor crashed ${failure.restartsInWindow + 1} times: ${failure.error instanceof Error ? failure.error.message : String(failure.error)}`,
+          replicas: [],
+          at: ctx.clock.now(),
+        });
+      }
+      return 'stop';
+    },
+    onChildExit(state, exit) {
+      if (exit.reason.kind !== 'normal') state.degraded.add(exit.child.replace(/^pool-/, ''));
+      return state;
+    },
+  };
+}

@@ -1,0 +1,593 @@
+/**
+ * PlacementActor: owns the admission queues and the slots of every replica. It answers
+ * `drover.tasks.submit` (admission), `drover.tasks.<id>.cancel` and `drover.pools.query`, learns
+ * replicas from `drover.pools.*.status`, and dispatches queued tasks to TaskActors. Every decision
+ * is a policy call (admission, placement); this file only keeps the books and performs effects.
+ *
+ * Slot invariant: a slot is taken exactly when a task enters `running` and given back exactly when
+ * its TaskActor reports an outcome (or crashes) — every exit path goes through `onExited`.
+ */
+import { z } from 'zod';
+import {
+  DroverError,
+  makeEnvelope,
+  PoolStatusSchema,
+  SubmitTaskSchema,
+  TaskOutcomeSchema,
+  QUEUE_GROUPS,
+  subjects,
+  taskIdFromSubject,
+  CancelTaskSchema,
+  PoolQuerySchema,
+  type AdmissionResponse,
+  type CancelReply,
+  type ErrorEnvelope,
+  type PoolStatus,
+  type PoolView,
+  type ReplicaStatus,
+  type SubmitTask,
+  type TaskOutcome,
+  type TaskRecord,
+  type TaskSpec,
+  type AdmissionPolicyName,
+} from '../protocols/index.js';
+import {
+  PriorityQueues,
+  admissionView,
+  backoffMs,
+  decide,
+  decideAdmission,
+  predictStartMs,
+  updateEwma,
+  type PlacementJob,
+  type QueueEntry,
+  type ReplicaSnapshot,
+} from '../policy/index.js';
+import type { Subscription, Transport } from '../transport/index.js';
+import type { DroverMetrics } from '../observability/metrics.js';
+import type { ActorContext, ActorRef, Behavior } from './types.js';
+import type { TaskSupervisorMsg } from './tasks.js';
+import type { TaskRecordWriter } from './task-records.js';
+import { buildPoolViews } from './pool-views.js';
+
+/** Messages of the PlacementActor. */
+export const PlacementMsgSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('task.submit'), submit: SubmitTaskSchema }),
+  z.object({ type: z.literal('task.cancel'), task_id: z.string() }),
+  z.object({ type: z.literal('task.exited'), task_id: z.string(), outcome: TaskOutcomeSchema }),
+  z.object({ type: z.literal('pool.status'), status: PoolStatusSchema }),
+  z.object({ type: z.literal('pools.query'), pool_id: z.string().optional() }),
+  z.object({ type: z.literal('tick') }),
+]);
+export type PlacementMsg = z.infer<typeof PlacementMsgSchema>;
+
+/** What the PlacementActor needs from the process. */
+export interface PlacementDeps {
+  transport: Transport;
+  records: TaskRecordWriter;
+  nodeId: string;
+  admission: { capacity: number; policy: AdmissionPolicyName };
+  maxAttempts: number;
+  metrics: DroverMetrics;
+  tasks: ActorRef<TaskSupervisorMsg>;
+  /** This node's non-terminal task records, read from KV on every (re)start. */
+  loadOwnRecords: () => Promise<Array<{ record: TaskRecord; revision: number }>>;
+  /** How often queued tasks are checked against their deadlines. */
+  tickMs?: number;
+}
+
+/** A task this process holds, queued or running. */
+interface HeldTask {
+  spec: TaskSpec;
+  correlation_id: string;
+  admitted_at: number;
+  attempts: number;
+  avoid_replicas: string[];
+  queue_position: number;
+  predicted_start_ms: number;
+  started_published: boolean;
+  replica_id?: string;
+  pool_id?: string;
+  dispatched_at?: number;
+}
+
+interface PlacementState {
+  queues: PriorityQueues;
+  queued: Map<string, HeldTask>;
+  running: Map<string, HeldTask>;
+  pools: Map<string, PoolStatus>;
+  replicas: Map<string, ReplicaStatus>;
+  busy: Map<string, number>;
+  serviceMsEwma: number | undefined;
+  subscriptions: Subscription[];
+  timer: unknown;
+}
+
+const DEFAULT_SERVICE_MS = 2_000;
+
+/** The PlacementActor's behavior. */
+export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState, PlacementMsg> {
+  const { transport, records, metrics } = deps;
+  const events = transport.events;
+  const tickMs = deps.tickMs ?? 1_000;
+
+  function scheduleTick(state: PlacementState, ctx: ActorContext<PlacementMsg>): void {
+    state.timer = ctx.clock.setTimeout(() => ctx.self.tell({ type: 'tick' }), tickMs);
+  }
+
+  function snapshots(state: PlacementState): ReplicaSnapshot[] {
+    const out: ReplicaSnapshot[] = [];
+    for (const r of state.replicas.values()) {
+      out.push({
+        replica_id: r.replica_id,
+        pool_id: r.pool_id,
+        model: r.model,
+        engine: r.engine,
+        health: r.health,
+        slots_total: r.slots_total,
+        slots_busy: state.busy.get(r.replica_id) ?? 0,
+        ...(r.ctx_max === undefined ? {} : { ctx_max: r.ctx_max }),
+        ...(r.vram_total_mb === undefined ? {} : { vram_total_mb: r.vram_total_mb }),
+        ...(r.vram_free_mb === undefined ? {} : { vram_free_mb: r.vram_free_mb }),
+        ...(r.load === undefined ? {} : { load: r.load }),
+      });
+    }
+    return out;
+  }
+
+  function jobOf(t: HeldTask): PlacementJob {
+    return {
+      task_id: t.spec.task_id,
+      model: t.spec.model,
+      max_tokens: t.spec.max_tokens,
+      session_id: t.spec.session_id,
+      avoid_replicas: t.avoid_replicas,
+      ...(t.spec.engine === undefined ? {} : { engine: t.spec.engine }),
+      ...(t.spec.ctx === undefined ? {} : { ctx: t.spec.ctx }),
+      ...(t.spec.placement === undefined ? {} : { placement: t.spec.placement }),
+    };
+  }
+
+  function slotsTotal(state: PlacementState): number {
+    let n = 0;
+    for (const r of state.replicas.values()) if (r.health === 'ready') n += r.slots_total;
+    return n;
+  }
+
+  function refreshQueueGauges(state: PlacementState): void {
+    metrics.queueDepth.set({ priority: 'interactive' }, state.queues.sizeOf('interactive'));
+    metrics.queueDepth.set({ priority: 'batch' }, state.queues.sizeOf('batch'));
+  }
+
+  function setBusy(state: PlacementState, replicaId: string, poolId: string, delta: number): void {
+    const n = Math.max(0, (state.busy.get(replicaId) ?? 0) + delta);
+    state.busy.set(replicaId, n);
+    metrics.slotsBusy.set({ pool_id: poolId, replica_id: replicaId }, n);
+  }
+
+  /** Ends a task that never reached a TaskActor (queued, evicted, expired, exhausted, crashed). */
+  async function endHeld(t: HeldTask, end: { error: ErrorEnvelope } | { canceled: true }, ctx: ActorContext<PlacementMsg>): Promise<void> {
+    const taskId = t.spec.task_id;
+    const now = ctx.clock.now();
+    try {
+      if ('error' in end) {
+        await events.publishDurable({ type: 'error', task_id: taskId, data: end.error });
+      } else {
+        await events.publishDurable({
+          type: 'end',
+          task_id: taskId,
+          data: { tokens_out: 0, decode_ms: 0, decode_time_ms: 0, canceled: true },
+        });
+      }
+    } catch (err) {
+      ctx.log.error({ task_id: taskId, err }, 'could not publish the terminal event');
+    }
+    void records.update(taskId, 'error' in end
+      ? { state: 'failed', ended_at: now, error: end.error }
+      : { state: 'canceled', ended_at: now, canceled: true });
+    metrics.tasksEnded.inc({ outcome: 'error' in end ? 'failed' : 'canceled' });
+  }
+
+  function dispatch(state: PlacementState, t: HeldTask, replica: ReplicaStatus, ctx: ActorContext<PlacementMsg>): void {
+    const taskId = t.spec.task_id;
+    state.queues.remove(taskId);
+    state.queued.delete(taskId);
+    t.attempts += 1;
+    t.replica_id = replica.replica_id;
+    t.pool_id = replica.pool_id;
+    t.dispatched_at = ctx.clock.now();
+    state.running.set(taskId, t);
+    setBusy(state, replica.replica_id, replica.pool_id, +1);
+    void records.update(taskId, {
+      state: 'running',
+      started_at: records.current(taskId)?.started_at ?? t.dispatched_at,
+      pool_id: replica.pool_id,
+      replica_id: replica.replica_id,
+      attempts: t.attempts,
+    });
+    deps.tasks.tell({
+      type: 'task.start',
+      dispatch: {
+        spec: t.spec,
+        correlation_id: t.correlation_id,
+        replica,
+        attempt: t.attempts,
+        publish_started: !t.started_published,
+        queue_position: t.queue_position,
+        predicted_start_ms: t.predicted_start_ms,
+        admitted_at: t.admitted_at,
+      },
+    });
+    t.started_published = true;
+    metrics.tasksStarted.inc({ pool_id: replica.pool_id, replica_id: replica.replica_id, priority: t.spec.priority });
+    metrics.placementDecisions.inc({ outcome: 'assigned' });
+  }
+
+  /** Dispatches every queued task that fits now, in dispatch order. */
+  async function pump(state: PlacementState, ctx: ActorContext<PlacementMsg>): Promise<void> {
+    if (state.queues.size === 0) return;
+    const snaps = snapshots(state);
+    let free = 0;
+    for (const s of snaps) if (s.health === 'ready') free += Math.max(0, s.slots_total - s.slots_busy);
+    const byId = new Map(snaps.map((s) => [s.replica_id, s]));
+    const assigned: Array<[HeldTask, ReplicaStatus]> = [];
+    const infeasible: Array<[HeldTask, ErrorEnvelope]> = [];
+    for (const entry of state.queues.inDispatchOrder()) {
+      if (free === 0) break;
+      const held = state.queued.get(entry.task_id);
+      if (held === undefined) continue;
+      const decision = decide({ replicas: snaps, job: jobOf(held) });
+      if (decision.kind === 'assigned') {
+        const snap = byId.get(decision.replica_id);
+        const replica = state.replicas.get(decision.replica_id);
+        if (snap === undefined || replica === undefined) continue;
+        snap.slots_busy += 1;
+        free -= 1;
+        assigned.push([held, replica]);
+      } else if (decision.kind === 'infeasible') {
+        infeasible.push([held, makeEnvelope(decision.code, decision.reason, { correlation_id: held.correlation_id })]);
+      }
+    }
+    for (const [held, replica] of assigned) dispatch(state, held, replica, ctx);
+    for (const [held, error] of infeasible) {
+      state.queues.remove(held.spec.task_id);
+      state.queued.delete(held.spec.task_id);
+      metrics.placementDecisions.inc({ outcome: 'infeasible' });
+      await endHeld(held, { error }, ctx);
+    }
+    refreshQueueGauges(state);
+  }
+
+  async function onSubmit(state: PlacementState, submit: SubmitTask, ctx: ActorContext<PlacementMsg>): Promise<AdmissionResponse> {
+    const { spec, correlation_id } = submit;
+    const reject = (err: DroverError): never => {
+      metrics.tasksRejected.inc({ reason: err.code });
+      throw err;
+    };
+    if (state.queued.has(spec.task_id) || state.running.has(spec.task_id)) {
+      reject(new DroverError('TASK_EXISTS', `task ${spec.task_id} was already admitted`));
+    }
+    if (spec.deadline_ms <= 0) reject(new DroverError('DEADLINE_UNMET', 'deadline_ms must be positive'));
+    const probe = decide({ replicas: snapshots(state), job: jobOf(newHeld(spec, correlation_id, 0)) });
+    if (probe.kind === 'infeasible') {
+      reject(new DroverError(probe.code, probe.reason, probe.code === 'INVALID_PARAMS' ? {} : { retryAfterMs: 1_000 }));
+    }
+    const admission = decideAdmission(admissionView(state.queues), { priority: spec.priority }, deps.admission);
+    if (admission.kind === 'reject') {
+      metrics.backpressureEvents.inc({ policy: deps.admission.policy });
+      const wait = backoffMs(state.queues.size, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
+      reject(new DroverError(admission.code, `admission queue is full (${state.queues.size}/${deps.admission.capacity}, policy ${deps.admission.policy})`, {
+        retryAfterMs: wait,
+        policyLabel: deps.admission.policy,
+      }));
+    }
+    const now = ctx.clock.now();
+    const record: TaskRecord = {
+      task_id: spec.task_id,
+      spec,
+      state: 'queued',
+      owner: deps.nodeId,
+      correlation_id,
+      admitted_at: now,
+      attempts: 0,
+    };
+    if (!(await records.create(record))) reject(new DroverError('TASK_EXISTS', `task ${spec.task_id} already exists`));
+    if (admission.kind === 'evict-then-admit') {
+      const victim = state.queued.get(admission.victim.task_id);
+      state.queues.remove(admission.victim.task_id);
+      state.queued.delete(admission.victim.task_id);
+      metrics.backpressureEvents.inc({ policy: deps.admission.policy });
+      if (victim !== undefined) {
+        const wait = backoffMs(state.queues.size, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
+        await endHeld(victim, {
+          error: makeEnvelope('QUEUE_FULL_DROP_LRU', 'evicted from a full queue to admit newer work (policy drop-lru)', {
+            retry_after_ms: wait,
+            policy_label: 'drop-lru',
+            correlation_id: victim.correlation_id,
+          }),
+        }, ctx);
+      }
+    }
+    const held = newHeld(spec, correlation_id, now);
+    state.queued.set(spec.task_id, held);
+    state.queues.enqueue(toEntry(held));
+    metrics.tasksEnqueued.inc({ priority: spec.priority });
+    const position = state.queues.position(spec.task_id) ?? 0;
+    held.queue_position = position;
+    held.predicted_start_ms = predictStartMs(position, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
+    await pump(state, ctx);
+    return {
+      task_id: spec.task_id,
+      queue_position: held.queue_position,
+      predicted_start_ms: held.predicted_start_ms,
+      backoff_ms: 0,
+    };
+  }
+
+  async function onCancel(state: PlacementState, taskId: string, ctx: ActorContext<PlacementMsg>): Promise<void> {
+    const queued = state.queued.get(taskId);
+    if (queued !== undefined) {
+      state.queues.remove(taskId);
+      state.queued.delete(taskId);
+      metrics.tasksCanceled.inc({ reason: 'queued' });
+      await endHeld(queued, { canceled: true }, ctx);
+      refreshQueueGauges(state);
+      ctx.reply({ task_id: taskId, outcome: 'dequeued' } satisfies CancelReply);
+      return;
+    }
+    if (state.running.has(taskId)) {
+      metrics.tasksCanceled.inc({ reason: 'running' });
+      // Reply once the TaskActor has published `end {canceled}`; the mailbox is not blocked meanwhile.
+      ctx.reply(
+        deps.tasks
+          .ask<CancelReply['outcome']>({ type: 'task.cancel', task_id: taskId }, 15_000)
+          .then((outcome): CancelReply => ({ task_id: taskId, outcome }))
+          .catch((): CancelReply => ({ task_id: taskId, outcome: 'already_ended' })),
+      );
+      return;
+    }
+    ctx.reply({ task_id: taskId, outcome: 'already_ended' } satisfies CancelReply);
+  }
+
+  async function onExited(state: PlacementState, taskId: string, outcome: TaskOutcome, ctx: ActorContext<PlacementMsg>): Promise<void> {
+    const held = state.running.get(taskId);
+    if (held === undefined) return; // duplicate report (crash after a report): the slot is already free
+    state.running.delete(taskId);
+    const replicaId = held.replica_id ?? '';
+    const poolId = held.pool_id ?? '';
+    setBusy(state, replicaId, poolId, -1);
+    const now = ctx.clock.now();
+    switch (outcome.kind) {
+      case 'completed': {
+        void records.update(taskId, {
+          state: 'completed',
+          ended_at: now,
+          tokens_out: outcome.tokens_out,
+          ...(outcome.first_token_at === undefined ? {} : { first_token_at: outcome.first_token_at }),
+        });
+        state.serviceMsEwma = updateEwma(state.serviceMsEwma, now - (held.dispatched_at ?? now));
+        metrics.tasksEnded.inc({ outcome: 'completed' });
+        metrics.tokensOut.inc({ pool_id: poolId }, outcome.tokens_out);
+        if (outcome.first_token_at !== undefined) {
+          metrics.firstTokenMs.observe({ pool_id: poolId, priority: held.spec.priority }, outcome.first_token_at - held.admitted_at);
+          metrics.decodeMs.observe({ pool_id: poolId, priority: held.spec.priority }, outcome.decode_ms);
+        }
+        break;
+      }
+      case 'canceled':
+        void records.update(taskId, { state: 'canceled', ended_at: now, canceled: true, tokens_out: outcome.tokens_out });
+        metrics.tasksEnded.inc({ outcome: 'canceled' });
+        metrics.tokensOut.inc({ pool_id: poolId }, outcome.tokens_out);
+        break;
+      case 'failed':
+        void records.update(taskId, { state: 'failed', ended_at: now, error: outcome.error, tokens_out: outcome.tokens_out });
+        metrics.tasksEnded.inc({ outcome: 'failed' });
+        metrics.tokensOut.inc({ pool_id: poolId }, outcome.tokens_out);
+        break;
+      case 'retry': {
+        const untried = [...state.replicas.values()].some(
+          (r) => r.model === held.spec.model && r.replica_id !== replicaId && !held.avoid_replicas.includes(r.replica_id),
+        );
+        if (held.attempts < deps.maxAttempts && untried) {
+          ctx.log.warn({ task_id: taskId, replica_id: replicaId, attempt: held.attempts, error: outcome.error.message }, 'engine failed before the first token; retrying on another replica');
+          held.avoid_replicas.push(replicaId);
+          delete held.replica_id;
+          delete held.pool_id;
+          state.queued.set(taskId, held);
+          state.queues.requeueFront(toEntry(held));
+          metrics.tasksRetried.inc({ pool_id: poolId });
+        } else {
+          await endHeld(held, {
+            error: makeEnvelope('REPLICA_EXHAUSTED', `engine failed before the first token on ${held.attempts} attempt(s): ${outcome.error.message}`, {
+              correlation_id: held.correlation_id,
+              retry_after_ms: 1_000,
+            }),
+          }, ctx);
+        }
+        break;
+      }
+      case 'crashed':
+        await endHeld(held, {
+          error: makeEnvelope('INTERNAL', `task actor crashed: ${outcome.message}`, { correlation_id: held.correlation_id }),
+        }, ctx);
+        break;
+    }
+    await pump(state, ctx);
+  }
+
+  function onPoolStatus(state: PlacementState, status: PoolStatus): void {
+    const previous = state.pools.get(status.pool_id);
+    if (previous !== undefined) for (const r of previous.replicas) state.replicas.delete(r.replica_id);
+    state.pools.set(status.pool_id, status);
+    let ready = 0;
+    for (const r of status.replicas) {
+      state.replicas.set(r.replica_id, r);
+      metrics.slotsTotal.set({ pool_id: r.pool_id, replica_id: r.replica_id }, r.slots_total);
+      metrics.slotsBusy.set({ pool_id: r.pool_id, replica_id: r.replica_id }, state.busy.get(r.replica_id) ?? 0);
+      if (r.health === 'ready') ready += 1;
+    }
+    metrics.replicasReady.set({ pool_id: status.pool_id }, ready);
+  }
+
+  async function onTick(state: PlacementState, ctx: ActorContext<PlacementMsg>): Promise<void> {
+    const expired = state.queues.expire(ctx.clock.now());
+    for (const entry of expired) {
+      const held = state.queued.get(entry.task_id);
+      state.queued.delete(entry.task_id);
+      if (held === undefined) continue;
+      await endHeld(held, {
+        error: makeEnvelope('DEADLINE_UNMET', `task did not start within deadline_ms=${held.spec.deadline_ms}`, { correlation_id: held.correlation_id }),
+      }, ctx);
+    }
+    if (expired.length > 0) refreshQueueGauges(state);
+    scheduleTick(state, ctx);
+  }
+
+  /**
+   * Rebuilds the books from KV: queued tasks are queued again in admission order, tasks still
+   * running under the task supervisor are adopted (placement restarted, the process did not), and
+   * tasks that were streaming when the process died end with a retriable WORKER_RESET.
+   */
+  async function recover(state: PlacementState, ctx: ActorContext<PlacementMsg>): Promise<void> {
+    const own = await deps.loadOwnRecords();
+    const live = new Map(
+      (await deps.tasks.ask<Array<{ task_id: string; replica_id: string; pool_id: string }>>({ type: 'tasks.list' }, 5_000).catch(() => []))
+        .map((t) => [t.task_id, t]),
+    );
+    const ordered = [...own].sort((a, b) => a.record.admitted_at - b.record.admitted_at);
+    for (const { record, revision } of ordered) {
+      if (records.current(record.task_id) === undefined) records.adopt(record, revision);
+      const held = newHeld(record.spec, record.correlation_id, record.admitted_at);
+      held.attempts = record.attempts;
+      const running = live.get(record.task_id);
+      if (running !== undefined) {
+        held.replica_id = running.replica_id;
+        held.pool_id = running.pool_id;
+        held.started_published = true;
+        state.running.set(record.task_id, held);
+        setBusy(state, running.replica_id, running.pool_id, +1);
+      } else if (record.state === 'queued') {
+        held.started_published = record.started_at !== undefined;
+        state.queued.set(record.task_id, held);
+        state.queues.enqueue(toEntry(held));
+      } else if (record.state === 'running') {
+        await endHeld(held, {
+          error: makeEnvelope('WORKER_RESET', 'drover restarted while this task was streaming; resubmit it', {
+            correlation_id: record.correlation_id,
+            retry_after_ms: 0,
+          }),
+        }, ctx);
+      }
+    }
+    if (ordered.length > 0) ctx.log.info({ records: ordered.length, queued: state.queues.size, adopted: state.running.size }, 'recovered task records');
+    refreshQueueGauges(state);
+  }
+
+  function subscribe(ctx: ActorContext<PlacementMsg>): Subscription[] {
+    const self = ctx.self;
+    const bus = transport.bus;
+    return [
+      bus.serve(subjects.tasksSubmit, { schema: SubmitTaskSchema, queue: QUEUE_GROUPS.placement }, (submit) =>
+        self.ask<AdmissionResponse>({ type: 'task.submit', submit }, 10_000),
+      ),
+      bus.serve(subjects.allTaskCancels, { schema: CancelTaskSchema }, (_req, info) => {
+        const taskId = taskIdFromSubject(info.subject);
+        if (taskId === undefined) throw new DroverError('INVALID_PARAMS', `bad cancel subject ${info.subject}`);
+        return self.ask<CancelReply>({ type: 'task.cancel', task_id: taskId }, 20_000);
+      }),
+      bus.serve(subjects.poolsQuery, { schema: PoolQuerySchema }, async (q) => ({
+        pools: await self.ask<PoolView[]>({ type: 'pools.query', ...(q.pool_id === undefined ? {} : { pool_id: q.pool_id }) }, 5_000),
+      })),
+      bus.subscribe(subjects.allPoolStatus, { schema: PoolStatusSchema }, (status) => self.tell({ type: 'pool.status', status })),
+    ];
+  }
+
+  return {
+    schema: PlacementMsgSchema,
+    async init(ctx) {
+      const state: PlacementState = {
+        queues: new PriorityQueues(),
+        queued: new Map(),
+        running: new Map(),
+        pools: new Map(),
+        replicas: new Map(),
+        busy: new Map(),
+        serviceMsEwma: undefined,
+        subscriptions: [],
+        timer: undefined,
+      };
+      await recover(state, ctx);
+      state.subscriptions = subscribe(ctx);
+      scheduleTick(state, ctx);
+      return state;
+    },
+    async receive(state, msg, ctx) {
+      switch (msg.type) {
+        case 'task.submit':
+          // A refusal is an expected answer, not a crash: it goes back to the asker as a rejection.
+          try {
+            ctx.reply(await onSubmit(state, msg.submit, ctx));
+          } catch (err) {
+            if (!(err instanceof DroverError)) throw err;
+            ctx.reply(rejection(err));
+          }
+          break;
+        case 'task.cancel':
+          await onCancel(state, msg.task_id, ctx);
+          break;
+        case 'task.exited':
+          await onExited(state, msg.task_id, msg.outcome, ctx);
+          break;
+        case 'pool.status':
+          onPoolStatus(state, msg.status);
+          await pump(state, ctx);
+          break;
+        case 'pools.query':
+          ctx.reply(buildPoolViews(state.pools, state.busy, state.queued, msg.pool_id));
+          break;
+        case 'tick':
+          await onTick(state, ctx);
+          break;
+      }
+      return state;
+    },
+    async onStop(state, _reason, ctx) {
+      if (state === undefined) return;
+      ctx.clock.clearTimeout(state.timer);
+      // Not awaited: an in-flight request handler may be waiting on an ask to this very actor,
+      // which is only answered once this stop (or restart) completes.
+      for (const sub of state.subscriptions) void sub.unsubscribe();
+      await records.flush();
+    },
+  };
+}
+
+/** A rejected promise for `ctx.reply` that never counts as unhandled (the ask may have timed out). */
+function rejection(err: Error): Promise<never> {
+  const p = Promise.reject(err);
+  p.catch(() => undefined);
+  return p;
+}
+
+function newHeld(spec: TaskSpec, correlationId: string, admittedAt: number): HeldTask {
+  return {
+    spec,
+    correlation_id: correlationId,
+    admitted_at: admittedAt,
+    attempts: 0,
+    avoid_replicas: [],
+    queue_position: 0,
+    predicted_start_ms: 0,
+    started_published: false,
+  };
+}
+
+function toEntry(t: HeldTask): QueueEntry {
+  return {
+    task_id: t.spec.task_id,
+    priority: t.spec.priority,
+    model: t.spec.model,
+    enqueued_at: t.admitted_at,
+    deadline_at: t.admitted_at + t.spec.deadline_ms,
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The single writer of task records (KV `drover_tasks`) inside one process. Writes for one task are
+ * chained so they land in order without blocking the placement mailbox, and every update is a
+ * revision compare-and-set: if another process wrote the key, we lose the race loudly instead of
+ * overwriting its record.
+ */
+import type { Logger } from 'pino';
+import { DroverError, type TaskRecord } from '../protocols/index.js';
+import type { KvStore } from '../transport/index.js';
+
+interface Cached {
+  record: TaskRecord;
+  revision: number;
+  chain: Promise<void>;
+}
+
+/** Ordered, CAS-checked writes of TaskRecords. */
+export class TaskRecordWriter {
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(
+    private readonly kv: KvStore<TaskRecord>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Creates the record; false when the task id is already taken (by anyone). Durable on return. */
+  async create(record: TaskRecord): Promise<boolean> {
+    let revision: number | undefined;
+    try {
+      revision = await this.kv.create(record.task_id, record);
+    } catch (err) {
+      // Storage trouble is an expected failure: the client gets a typed, retriable-later error.
+      throw new DroverError('INTERNAL', `could not record task ${record.task_id}: ${(err as Error).message}`, { cause: err });
+    }
+    if (revision === undefined) return false;
+    this.cache.set(record.task_id, { record, revision, chain: Promise.resolve() });
+    return true;
+  }
+
+  /** Starts tracking a record read back from KV (recovery). */
+  adopt(record: TaskRecord, revision: number): void {
+    this.cache.set(record.task_id, { record, revision, chain: Promise.resolve() });
+  }
+
+  /** The latest record as this writer knows it. */
+  current(taskId: string): TaskRecord | undefined {
+    return this.cache.get(taskId)?.record;
+  }
+
+  /**
+   * Applies `patch` after every earlier write of this task; returns when it is durable. Terminal
+   * states drop the task from the cache once written.
+   */
+  update(taskId: string, patch: Partial<TaskRecord>): Promise<void> {
+    const entry = this.cache.get(taskId);
+    if (entry === undefined) {
+      this.log.warn({ task_id: taskId }, 'update of a task record this process does not own');
+      return Promise.resolve();
+    }
+    entry.record = { ...entry.record, ...patch };
+    const snapshot = entry.record;
+    const terminal = snapshot.state === 'completed' || snapshot.state === 'failed' || snapshot.state === 'canceled';
+    entry.chain = entry.chain.then(async () => {
+      try {
+        const revision = await this.kv.update(taskId, snapshot, entry.revision);
+        if (revision === undefined) {
+          this.log.error({ task_id: taskId }, 'task record changed under us (revision conflict); not overwriting');
+          return;
+        }
+        entry.revision = revision;
+      } catch (err) {
+        this.log.error({ task_id: taskId, err }, 'task record write failed');
+      } finally {
+        if (terminal && this.cache.get(taskId) === entry && entry.record === snapshot) this.cache.delete(taskId);
+      }
+    });
+    return entry.chain;
+  }
+
+  /** Waits for every pending write (shutdown, tests). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.cache.values()].map((c) => c.chain));
+  }
+}

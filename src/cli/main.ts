@@ -1,0 +1,143 @@
+/**
+ * The `drover` command: `up` runs a whole Drover process; `submit` streams one task's tokens.
+ */
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+import { pino } from 'pino';
+import { ConfigError, loadConfig, redactConfig } from './config.js';
+import { startDrover } from './start.js';
+import { runSubmit } from './submit.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+const USAGE = `usage:
+  drover up [--config FILE] [--http-addr HOST:PORT] [--data-dir DIR]
+  drover submit --model MODEL [--url URL] [--token TOKEN] [--max-tokens N] [--priority interactive|batch] [--json] PROMPT
+  drover help
+
+environment: DROVER_NATS_URL, DROVER_API_TOKEN, DROVER_HTTP_ADDR, DROVER_DATA_DIR,
+             DROVER_ADMISSION_CAPACITY, DROVER_ADMISSION_POLICY, DROVER_LOG_LEVEL, DROVER_URL`;
+
+async function up(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string' }, 'http-addr': { type: 'string' }, 'data-dir': { type: 'string' } },
+    strict: true,
+  });
+  const config = await loadConfig({
+    ...(values.config === undefined ? {} : { configFile: values.config }),
+    ...(values['http-addr'] === undefined ? {} : { httpAddr: values['http-addr'] }),
+    ...(values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }),
+  });
+  const log = pino({
+    level: config.log_level,
+    redact: { paths: ['api_token', 'config.api_token', 'req.headers.authorization', '*.authorization'], censor: '[redacted]' },
+  });
+  log.info({ config: redactConfig(config) }, 'resolved configuration');
+  let stopping = false;
+  const drover = await startDrover(config, {
+    logger: log,
+    root: ROOT,
+    onFatal: (path, error) => {
+      log.fatal({ actor: path, err: error }, 'a top-level actor gave up; shutting down');
+      void shutdown(70);
+    },
+  });
+  log.info(
+    { http: drover.httpUrl, nats: drover.natsUrl, node_id: drover.nodeId, pools: drover.pools.map((p) => p.id) },
+    `drover ready: http=${drover.httpUrl} nats=${drover.natsUrl}`,
+  );
+  async function shutdown(code: number): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down');
+    await drover.stop();
+    process.exit(code);
+  }
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+  return new Promise<number>(() => undefined);
+}
+
+async function submit(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      url: { type: 'string' },
+      token: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      priority: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const prompt = positionals.join(' ');
+  if (values.model === undefined || prompt === '') {
+    process.stderr.write(`drover submit: --model and a prompt are required\n${USAGE}\n`);
+    return 2;
+  }
+  const maxTokens = values['max-tokens'] === undefined ? undefined : Number(values['max-tokens']);
+  if (maxTokens !== undefined && !Number.isInteger(maxTokens)) {
+    process.stderr.write('drover submit: --max-tokens must be an integer\n');
+    return 2;
+  }
+  if (values.priority !== undefined && values.priority !== 'interactive' && values.priority !== 'batch') {
+    process.stderr.write('drover submit: --priority is interactive or batch\n');
+    return 2;
+  }
+  const token = values.token ?? process.env.DROVER_API_TOKEN;
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  try {
+    return await runSubmit({
+      url: values.url ?? process.env.DROVER_URL ?? 'http://127.0.0.1:8080',
+      model: values.model,
+      prompt,
+      json: values.json,
+      out: process.stdout,
+      err: process.stderr,
+      signal: controller.signal,
+      ...(token === undefined ? {} : { token }),
+      ...(maxTokens === undefined ? {} : { maxTokens }),
+      ...(values.priority === undefined ? {} : { priority: values.priority }),
+    });
+  } catch (err) {
+    if (controller.signal.aborted) return 130;
+    process.stderr.write(`drover submit: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'up':
+      return up(rest);
+    case 'submit':
+      return submit(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+    case undefined:
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`drover: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError || (err instanceof Error && err.name === 'TypeError' && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`drover: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`drover: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

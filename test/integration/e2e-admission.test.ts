@@ -1,0 +1,96 @@
+/**
+ * Admission end to end: a full queue answers 429 with Retry-After and X-Backoff-Ms (policy
+ * reject), or evicts the oldest batch task to admit newer work (policy drop-lru).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { DEFAULT_MODEL } from '../../src/protocols/index.js';
+import { startTestDrover, type TestDrover } from '../helpers/drover.js';
+import { getJson, postJson, readSse } from '../helpers/sse.js';
+
+let drover: TestDrover | undefined;
+afterEach(async () => {
+  await drover?.close();
+  drover = undefined;
+});
+
+/** One engine with one slot, slow: a long task holds the only slot for the whole test. */
+async function start(policy: 'reject' | 'drop-lru'): Promise<TestDrover> {
+  drover = await startTestDrover({
+    sim: { engines: 1, ttft_ms: 1, tokens_per_s: 5, max_num_seqs: 1 },
+    admission: { capacity: 2, policy },
+  });
+  return drover;
+}
+
+async function submit(d: TestDrover, priority: 'interactive' | 'batch', maxTokens = 500) {
+  return postJson(`${d.httpUrl}/v2/tasks`, { model: DEFAULT_MODEL, prompt: 'p', priority, max_tokens: maxTokens });
+}
+
+async function state(d: TestDrover, id: unknown): Promise<unknown> {
+  return (await getJson(`${d.httpUrl}/v2/tasks/${String(id)}`)).body?.state;
+}
+
+async function cancelAll(d: TestDrover, ids: unknown[]): Promise<void> {
+  for (const id of ids) await (await request(`${d.httpUrl}/v2/tasks/${String(id)}/cancel`, { method: 'POST' })).body.dump();
+}
+
+describe('admission - full queue', () => {
+  it('rejects with 429, Retry-After and X-Backoff-Ms under policy reject', async () => {
+    const d = await start('reject');
+    const running = await submit(d, 'interactive');
+    expect(running.status).toBe(202);
+    expect(running.body?.queue_position).toBe(0);
+    await expect.poll(() => state(d, running.body?.task_id)).toBe('running');
+    const q1 = await submit(d, 'batch');
+    const q2 = await submit(d, 'batch');
+    expect([q1.status, q2.status]).toEqual([202, 202]);
+    expect([q1.body?.queue_position, q2.body?.queue_position]).toEqual([0, 1]);
+
+    const full = await submit(d, 'interactive');
+    expect(full.status).toBe(429);
+    expect(full.body).toMatchObject({ code: 'ADMISSION_REJECT', retriable: true, policy_label: 'reject' });
+    const backoff = Number(full.headers['x-backoff-ms']);
+    expect(backoff).toBeGreaterThan(0);
+    expect(Number(full.headers['retry-after'])).toBe(Math.max(1, Math.ceil(backoff / 1000)));
+    expect(full.body?.retry_after_ms).toBe(backoff);
+
+    const metrics = await (await request(`${d.httpUrl}/metrics`)).body.text();
+    expect(metrics).toMatch(/drover_tasks_rejected_total\{reason="ADMISSION_REJECT"\} 1/);
+    await cancelAll(d, [running.body?.task_id, q1.body?.task_id, q2.body?.task_id]);
+  });
+
+  it('evicts the oldest batch task first under policy drop-lru, never interactive while batch waits', async () => {
+    const d = await start('drop-lru');
+    const running = await submit(d, 'interactive');
+    const b1 = await submit(d, 'batch');
+    const b2 = await submit(d, 'batch');
+    // Full (b1, b2). An interactive task evicts the oldest batch task, b1.
+    const i1 = await submit(d, 'interactive');
+    expect(i1.status).toBe(202);
+    expect(i1.body?.queue_position).toBe(0);
+    const evicted = await readSse(`${d.httpUrl}/v2/tasks/${String(b1.body?.task_id)}/events`);
+    expect(evicted.events.map((e) => e.event)).toEqual(['error']);
+    expect(evicted.events[0]?.data).toMatchObject({ code: 'QUEUE_FULL_DROP_LRU', retriable: true, policy_label: 'drop-lru' });
+    await expect.poll(() => state(d, b1.body?.task_id)).toBe('failed');
+    await expect.poll(() => state(d, b2.body?.task_id)).toBe('queued');
+
+    // Full (i1, b2). A batch task also displaces the oldest batch task, b2.
+    const b3 = await submit(d, 'batch');
+    expect(b3.status).toBe(202);
+    await expect.poll(() => state(d, b2.body?.task_id)).toBe('failed');
+    // Full (i1, b3). Interactive i2 displaces b3, leaving only interactive work.
+    const i2 = await submit(d, 'interactive');
+    expect(i2.status).toBe(202);
+    await expect.poll(() => state(d, b3.body?.task_id)).toBe('failed');
+    // Full of interactive work: batch is refused, not admitted over interactive work.
+    const b4 = await submit(d, 'batch');
+    expect(b4.status).toBe(429);
+    expect(b4.body).toMatchObject({ code: 'QUEUE_FULL_DROP_LRU', policy_label: 'drop-lru' });
+    expect(b4.headers['retry-after']).toBeDefined();
+    expect(b4.headers['x-backoff-ms']).toBeDefined();
+    await expect.poll(() => state(d, i1.body?.task_id)).toBe('queued');
+    await expect.poll(() => state(d, i2.body?.task_id)).toBe('queued');
+    await cancelAll(d, [running.body?.task_id, i1.body?.task_id, i2.body?.task_id]);
+  });
+});
