@@ -24,8 +24,10 @@ define apt_install
 	fi
 endef
 
+# `npm install` honours the committed lock; `npm ci` would refuse it because the registry
+# serves no macOS/Windows builds of msgpackr-extract's optional native packages.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 deps-up: node_modules/.installed
