@@ -1,12 +1,12 @@
 /**
- * The OpenAI/vLLM-shaped SSE fixtures of shared/reference/fixtures and what each one must decode
+ * The OpenAI/vLLM-shaped SSE fixtures of test/fixtures (copied from shared/reference/fixtures) and what each one must decode
  * to, shared by the unit test of the chunk parser and the integration test of VllmAdapter.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** shared/reference/fixtures, found from the repository root (test/helpers/ → ../../). */
-export const FIXTURES_DIR = fileURLToPath(new URL('../shared/reference/fixtures/', new URL('../../', import.meta.url)));
+/** test/fixtures: copies of shared/reference/fixtures kept in the repo so a clone alone runs the tests. */
+export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
 /** What a fixture decodes to: its tokens, then an `end` or an engine error. */
 export interface FixtureExpectation {

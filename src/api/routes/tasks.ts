@@ -1,6 +1,7 @@
 /**
  * Task routes of the native API: admission, record, SSE events and cancel (llama-orch v2 §A3–A5).
  */
+import { setMaxListeners } from 'node:events';
 import type { FastifyPluginAsync } from 'fastify';
 import {
   DroverError,
@@ -65,6 +66,8 @@ function afterSeqOf(header: string | string[] | undefined, query: unknown): numb
 export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { gateway, newId, heartbeatMs }) => {
   // Open streams would keep `close()` waiting forever: end them first; clients resume with Last-Event-ID.
   const shutdown = new AbortController();
+  // Every open stream listens on this one signal (and removes its listener when it ends).
+  setMaxListeners(0, shutdown.signal);
   app.addHook('preClose', (done) => {
     shutdown.abort();
     done();
