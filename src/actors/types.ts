@@ -17,24 +17,9 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-/** What a supervisor does with a crashed child. */
-export type Directive = 'resume' | 'restart' | 'stop' | 'escalate';
-
-/** OTP child kinds: permanent is always restarted, transient only after a crash, temporary never. */
-export type ChildKind = 'permanent' | 'transient' | 'temporary';
-
-/** At most `maxRestarts` restarts within `withinMs`, then escalate (OTP intensity/period). */
-export interface RestartLimit {
-  maxRestarts: number;
-  withinMs: number;
-}
-
-/** Delay before restart n: min(max, min * 2^n) * (1 ± randomFactor) (Akka restartWithBackoff). */
-export interface Backoff {
-  minBackoffMs: number;
-  maxBackoffMs: number;
-  randomFactor: number;
-}
+// The supervision vocabulary is defined once, next to the pure decisions that use it.
+export type { Backoff, ChildKind, Directive, RestartLimit } from '../policy/supervision.js';
+import type { Backoff, ChildKind, Directive, RestartLimit } from '../policy/supervision.js';
 
 /** How a parent runs one child. */
 export interface ChildOptions {

@@ -7,8 +7,8 @@
  * - the default directive of a child kind (OTP `permanent | transient | temporary`).
  *
  * No I/O, no clock, no randomness of its own: `now` and `random` come in as arguments, so the same
- * inputs always give the same decision. The types are declared here (structurally identical to
- * the runtime's contract) so that policies never import the actor layer.
+ * inputs always give the same decision. The supervision types are declared here, once; the actor
+ * runtime's contract (src/actors/types.ts) re-exports them, so policies never import the actor layer.
  */
 
 /** What a supervisor does with a crashed child. */
