@@ -15,7 +15,8 @@ afterAll(async () => {
 describe('auth - bearer token', () => {
   it('refuses a missing or wrong token with 401 and the envelope, and serves the right one', async () => {
     const body = { model: DEFAULT_MODEL, prompt: 'hi', max_tokens: 2 };
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 's3cret-token' }]) {
+    const attempts: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong' }, { authorization: 's3cret-token' }];
+    for (const headers of attempts) {
       const res = await postJson(`${drover.httpUrl}/v2/tasks`, body, headers);
       expect(res.status).toBe(401);
       expect(res.body).toMatchObject({ code: 'UNAUTHORIZED', retriable: false });
