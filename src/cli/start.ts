@@ -85,7 +85,7 @@ export async function startDrover(config: DroverConfig, opts: StartOptions): Pro
     }
 
     const sims: SimEngine[] = [];
-    const pools = [...config.pools];
+    const pools: StaticPoolConfig[] = config.pools.filter((p): p is StaticPoolConfig => p.kind === 'static');
     if (config.sim !== null && config.sim.engines > 0) {
       for (let i = 0; i < config.sim.engines; i += 1) {
         const sim = await startSimEngine({
@@ -98,6 +98,7 @@ export async function startDrover(config: DroverConfig, opts: StartOptions): Pro
         cleanups.push(() => sim.close());
       }
       pools.push({
+        kind: 'static',
         id: SIM_POOL_ID,
         model: config.sim.model,
         engine: 'vllm',

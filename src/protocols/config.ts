@@ -6,6 +6,8 @@
  */
 import { z } from 'zod';
 import { EngineKindSchema } from './tasks.js';
+import { LaunchSpecSchema, StrictnessSchema } from './offers.js';
+import { READINESS_STAGES } from './hosts.js';
 
 export const DEFAULT_MODEL = 'TinyLlama/TinyLlama-1.1B-Chat-v1.0';
 
@@ -15,6 +17,7 @@ export const StaticReplicaSchema = z.object({
 });
 
 export const StaticPoolSchema = z.object({
+  kind: z.literal('static').default('static'),
   id: z.string().regex(/^[A-Za-z0-9_-]+$/, 'pool ids are letters, digits, "_" and "-"'),
   model: z.string().min(1),
   engine: EngineKindSchema.default('vllm'),
@@ -28,6 +31,59 @@ export const StaticPoolSchema = z.object({
   unready_after_failures: z.number().int().positive().default(2),
 });
 export type StaticPoolConfig = z.infer<typeof StaticPoolSchema>;
+
+/** Per-stage readiness deadlines (ms): a stage with no progress past its deadline fails. */
+export const StageDeadlinesSchema = z
+  .object(Object.fromEntries(READINESS_STAGES.map((s) => [s, z.number().int().positive().optional()])) as Record<(typeof READINESS_STAGES)[number], z.ZodOptional<z.ZodNumber>>)
+  .default({});
+
+/** A pool of rented (or owned, via the fleet file) hosts that Drover provisions and heals. */
+export const FleetPoolSchema = z.object({
+  kind: z.literal('fleet'),
+  id: z.string().regex(/^[A-Za-z0-9_-]+$/, 'pool ids are letters, digits, "_" and "-"'),
+  model: z.string().min(1),
+  engine: EngineKindSchema.default('vllm'),
+  /** Desired ready replicas. */
+  replicas: z.number().int().nonnegative().max(1000).default(1),
+  slots_per_replica: z.number().int().positive().max(4096).default(8),
+  ctx_max: z.number().int().positive().optional(),
+  offer: z
+    .object({
+      gpu_names: z.array(z.string()).optional(),
+      min_gpu_ram_mb: z.number().nonnegative().default(8_000),
+      num_gpus: z.number().int().positive().default(1),
+      max_dph: z.number().positive().optional(),
+    })
+    .default({ min_gpu_ram_mb: 8_000, num_gpus: 1 }),
+  launch: LaunchSpecSchema.default(LaunchSpecSchema.parse({})),
+  /** WORKLOAD_FATAL failures allowed within `within_ms` before the pool is `failed`. */
+  failure_budget: z
+    .object({ max_failures: z.number().int().nonnegative().default(2), within_ms: z.number().int().positive().default(3_600_000) })
+    .default({ max_failures: 2, within_ms: 3_600_000 }),
+  stage_deadlines_ms: StageDeadlinesSchema,
+});
+export type FleetPoolConfig = z.infer<typeof FleetPoolSchema>;
+
+/** Fleet-wide settings: provider credentials, strictness, probing cadence. */
+export const FleetSettingsSchema = z
+  .object({
+    strictness: StrictnessSchema.default('strict'),
+    /** Vast.ai REST API (VAST_API_URL points it at the simulator in tests). */
+    vast_api_url: z.string().url().default('https://console.vast.ai'),
+    vast_api_key: z.string().min(1).optional(),
+    vast_ssh_key_path: z.string().optional(),
+    /** Hosts you own, reached over SSH (YAML/JSON list). */
+    fleet_file: z.string().optional(),
+    /** How often a HostActor probes while it is not ready, and scrapes when ready. */
+    probe_interval_ms: z.number().int().positive().default(2_000),
+    stage_deadlines_ms: StageDeadlinesSchema,
+    /** Simulated marketplace scenario (used when no credentials and no fleet file). */
+    sim_scenario: z.string().optional(),
+    /** Multiplier on simulated host durations. */
+    sim_time_scale: z.number().positive().default(0.05),
+  })
+  .default({ strictness: 'strict', vast_api_url: 'https://console.vast.ai', probe_interval_ms: 2_000, stage_deadlines_ms: {}, sim_time_scale: 0.05 });
+export type FleetSettings = z.infer<typeof FleetSettingsSchema>;
 
 export const SimEnginesSchema = z.object({
   /** Number of simulated vLLM engines started in-process; they form the pool `sim`. */
@@ -78,7 +134,8 @@ export const DroverConfigSchema = z.object({
   events: z
     .object({ max_age_ms: z.number().int().positive().default(3_600_000) })
     .default({ max_age_ms: 3_600_000 }),
-  pools: z.array(StaticPoolSchema).default([]),
+  pools: z.array(z.union([FleetPoolSchema, StaticPoolSchema])).default([]),
+  fleet: FleetSettingsSchema,
   sim: SimEnginesSchema.nullable().default({ engines: 2, model: DEFAULT_MODEL, ttft_ms: 80, tokens_per_s: 50, max_num_seqs: 16 }),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

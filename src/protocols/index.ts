@@ -82,8 +82,50 @@ export {
   StaticPoolSchema,
   SimEnginesSchema,
   AdmissionPolicySchema,
+  FleetPoolSchema,
+  FleetSettingsSchema,
+  StageDeadlinesSchema,
   DroverConfigSchema,
 } from './config.js';
-export type { StaticPoolConfig, SimEnginesConfig, AdmissionPolicyName, DroverConfig, DroverConfigInput } from './config.js';
+export type { FleetPoolConfig, FleetSettings, StaticPoolConfig, SimEnginesConfig, AdmissionPolicyName, DroverConfig, DroverConfigInput } from './config.js';
 export { TaskDispatchSchema, TaskOutcomeSchema } from './actors.js';
 export type { TaskDispatch, TaskOutcome } from './actors.js';
+export {
+  HostStateSchema,
+  FailureClassSchema,
+  READINESS_STAGES,
+  ReadinessStageSchema,
+  ProbeResultSchema,
+  HostFailureSchema,
+  HostTransitionSchema,
+  SshAddressSchema,
+  HostRecordSchema,
+  BlacklistEntrySchema,
+  ReputationSchema,
+  workloadKey,
+} from './hosts.js';
+export type {
+  HostState,
+  FailureClass,
+  ReadinessStage,
+  ProbeResult,
+  HostFailure,
+  HostTransition,
+  SshAddress,
+  HostRecord,
+  BlacklistEntry,
+  Reputation,
+} from './hosts.js';
+export {
+  StrictnessSchema,
+  OfferSchema,
+  InstanceStatusSchema,
+  InstanceInfoSchema,
+  LaunchSpecSchema,
+  VastOfferWireSchema,
+  VastOffersResponseSchema,
+  VastCreateResponseSchema,
+  VastInstanceWireSchema,
+  VastErrorWireSchema,
+} from './offers.js';
+export type { Strictness, Offer, InstanceStatus, InstanceInfo, LaunchSpec, VastOfferWire, VastInstanceWire } from './offers.js';
