@@ -27,7 +27,8 @@ export type ProviderErrorKind =
   | 'insufficient_credit'
   | 'server' // 5xx after retries
   | 'network' // connection failures after retries
-  | 'bad_response'; // the body did not match the documented shape
+  | 'bad_response' // the body did not match the documented shape
+  | 'rejected'; // the provider refused the request for another reason (400 invalid_args, 200 success:false with an unknown error…)
 
 /** A typed provider failure. */
 export class ProviderError extends Error {
