@@ -33,12 +33,12 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 const EMPTY = new Uint8Array(0);
 
 /** Encodes a payload; `undefined` travels as an empty payload (which decodes back to undefined). */
-function encodePayload(value: unknown, encoding: Encoding): Uint8Array {
+export function encodePayload(value: unknown, encoding: Encoding): Uint8Array {
   return value === undefined ? EMPTY : encode(value, encoding);
 }
 
 /** Headers to send with a payload: JSON says so; msgpack, the default, needs none. */
-function headersFor(encoding: Encoding, error = false): MsgHdrs | undefined {
+export function headersFor(encoding: Encoding, error = false): MsgHdrs | undefined {
   if (encoding === 'msgpack' && !error) return undefined;
   const h = natsHeaders();
   if (encoding === 'json') h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
@@ -46,11 +46,13 @@ function headersFor(encoding: Encoding, error = false): MsgHdrs | undefined {
   return h;
 }
 
-function encodingOfMsg(msg: Msg): Encoding {
+/** The encoding a message says it uses (`Content-Type`), msgpack by default. */
+export function encodingOfMsg(msg: Msg): Encoding {
   return encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER, Match.IgnoreCase));
 }
 
-function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
+/** A message's headers as a plain record (first value of each). */
+export function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (h === undefined) return out;
   for (const [k, v] of h) {
@@ -61,9 +63,10 @@ function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
 }
 
 /** The result of decoding and checking an incoming payload. */
-type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-function parsePayload<T>(msg: Msg, encoding: Encoding, schema: ZodType<T>): Parsed<T> {
+/** Decodes a payload and checks it with `schema`; never throws. */
+export function parsePayload<T>(msg: Msg, encoding: Encoding, schema: ZodType<T>): Parsed<T> {
   let raw: unknown;
   try {
     raw = decode(msg.data, encoding);
@@ -74,7 +77,8 @@ function parsePayload<T>(msg: Msg, encoding: Encoding, schema: ZodType<T>): Pars
   return result.success ? { ok: true, value: result.data } : { ok: false, reason: describeZodError(result.error) };
 }
 
-function errorMessage(err: unknown): string {
+/** The message of anything thrown. */
+export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 

@@ -22,6 +22,7 @@ import { STREAMS } from '../protocols/index.js';
 import { NatsBus } from './bus.js';
 import { JetStreamEventLog } from './events.js';
 import { NatsKvStore } from './kv.js';
+import { NatsServices } from './services.js';
 import type { KvOptions, KvStore, Transport } from './types.js';
 
 /** Default retention of task events: long enough to resume or replay any recent task. */
@@ -50,6 +51,11 @@ export interface TransportOptions {
   eventsMaxBytes?: number;
   /** Options for buckets that `kv()` creates, unless the call gives its own. */
   kvDefaults?: KvOptions;
+  /**
+   * Create or update the `DROVER_EVENTS` stream on connect (default true). A tool that only talks
+   * to a running Drover (`drover ctl`) passes false, so it never rewrites that system's retention.
+   */
+  manageStreams?: boolean;
 }
 
 /** Creates the events stream, or updates its mutable settings if it exists. Idempotent. */
@@ -100,13 +106,16 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
   void watchStatus(nc, log).catch((err: unknown) => log.error({ err }, 'NATS status watcher failed'));
   try {
     const jsm = await nc.jetstreamManager({ timeout: JS_API_TIMEOUT_MS });
-    await ensureEventsStream(jsm, {
-      maxAgeMs: opts.eventsMaxAgeMs ?? DEFAULT_EVENTS_MAX_AGE_MS,
-      maxBytes: opts.eventsMaxBytes ?? DEFAULT_EVENTS_MAX_BYTES,
-    });
+    if (opts.manageStreams !== false) {
+      await ensureEventsStream(jsm, {
+        maxAgeMs: opts.eventsMaxAgeMs ?? DEFAULT_EVENTS_MAX_AGE_MS,
+        maxBytes: opts.eventsMaxBytes ?? DEFAULT_EVENTS_MAX_BYTES,
+      });
+    }
     const js = nc.jetstream({ timeout: JS_API_TIMEOUT_MS });
     const bus = new NatsBus(nc, log, opts.url);
     const events = new JetStreamEventLog(nc, js, jsm, log);
+    const services = new NatsServices(nc);
     log.info({ url: opts.url, server: nc.info?.server_name, version: nc.info?.version }, 'connected to NATS');
     return {
       bus,
@@ -119,7 +128,11 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
         });
         return new NatsKvStore(bucket, view, schema, log);
       },
-      close: () => bus.close(),
+      services,
+      close: async () => {
+        await services.stopAll();
+        await bus.close();
+      },
     };
   } catch (err) {
     await nc.close();

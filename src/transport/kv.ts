@@ -65,6 +65,16 @@ export class NatsKvStore<T> implements KvStore<T> {
     return this.kv.delete(key);
   }
 
+  async deleteAt(key: string, revision: number): Promise<boolean> {
+    try {
+      await this.kv.delete(key, { previousSeq: revision });
+      return true;
+    } catch (err) {
+      if (isRevisionConflict(err)) return false;
+      throw err;
+    }
+  }
+
   async keys(): Promise<string[]> {
     const out: string[] = [];
     for await (const k of await this.kv.keys()) out.push(k);

@@ -3,6 +3,7 @@
  * these interfaces; payloads are parsed with zod on the way in and encoded with the codec of
  * `protocols/codec.ts` (msgpack, or JSON when the message says `Content-Type: application/json`).
  */
+import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
 import type { Encoding, SequencedTaskEvent, TaskEvent } from '../protocols/index.js';
 
@@ -66,6 +67,8 @@ export interface KvStore<T> {
   /** Unconditional write. */
   put(key: string, value: T): Promise<number>;
   delete(key: string): Promise<void>;
+  /** Deletes only if the key is still at `revision`; false on conflict (compare-and-delete). */
+  deleteAt(key: string, revision: number): Promise<boolean>;
   /** Every current key. */
   keys(): Promise<string[]>;
   /**
@@ -111,6 +114,55 @@ export interface EmbeddedNats {
   restart(): Promise<void>;
 }
 
+/**
+ * One request/reply endpoint of a micro service. The request is decoded and checked with `schema`
+ * before `handler` runs. `handler` is declared as a method so that endpoints with different request
+ * types fit in one list; build them with `endpoint()` to have `req` typed from `schema`.
+ */
+export interface ServiceEndpoint<Req = unknown> {
+  /** Endpoint name shown by `$SRV.INFO` / `$SRV.STATS` (letters, digits, `-`, `_`). */
+  name: string;
+  /** Subject the endpoint answers on. */
+  subject: string;
+  /** Request schema; a payload that does not decode or fails it gets INVALID_PARAMS. */
+  schema: ZodType<Req>;
+  /** The reply; a DroverError becomes its envelope, anything else thrown becomes INTERNAL. */
+  handler(req: Req, info: MessageInfo): Promise<unknown>;
+}
+
+/** Identity of a micro service. */
+export interface ServiceOptions {
+  /** Service name (`$SRV.PING.<name>`); letters, digits, `-`, `_`. */
+  name: string;
+  /** Semver; micro refuses anything else. */
+  version: string;
+  description: string;
+  logger: Logger;
+  /** Queue group of every endpoint (default micro's `q`): one instance answers each request. */
+  queue?: string;
+  /** Shown by `$SRV.INFO` and `$SRV.PING`. */
+  metadata?: Record<string, string>;
+}
+
+/** A running micro service. */
+export interface ServiceHandle {
+  readonly name: string;
+  /** Instance id the service answers `$SRV.*.<name>.<id>` with. */
+  readonly id: string;
+  /** Stops answering, then waits for handlers in flight. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * NATS micro services (`$SRV.PING/INFO/STATS` discovery) whose endpoints follow the same payload
+ * rules as {@link Bus.serve}: msgpack unless the request says JSON, the reply in the request's
+ * encoding, errors as an ErrorEnvelope with `Drover-Error: 1`, and an endpoint that never dies.
+ */
+export interface Services {
+  /** Starts a service with its endpoints; resolves once the server knows every subscription. */
+  add(opts: ServiceOptions, endpoints: readonly ServiceEndpoint[]): Promise<ServiceHandle>;
+}
+
 /** One connection to NATS and everything Drover builds on it. */
 export interface Transport {
   /** Typed request/reply and pub/sub. */
@@ -122,6 +174,8 @@ export interface Transport {
    * an existing bucket are left as they are.
    */
   kv<T>(bucket: string, schema: ZodType<T>, opts?: KvOptions): Promise<KvStore<T>>;
+  /** NATS micro services on this connection; stopped by `close()` before the drain. */
+  readonly services: Services;
   /** Drains and closes the connection; idempotent (also closes `bus`). */
   close(): Promise<void>;
 }

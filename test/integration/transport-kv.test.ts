@@ -61,6 +61,16 @@ describe('transport kv - compare-and-set', () => {
     await expect(kv.get('c')).resolves.toMatchObject({ value: { owner: 'q', n: 2 } });
   });
 
+  it('deleteAt deletes only at the expected revision', async () => {
+    const r1 = await kv.put('d', { owner: 'p', n: 1 });
+    const r2 = await kv.put('d', { owner: 'p', n: 2 });
+    // A deleter still holding r1 loses and the value stays.
+    await expect(kv.deleteAt('d', r1)).resolves.toBe(false);
+    await expect(kv.get('d')).resolves.toEqual({ value: { owner: 'p', n: 2 }, revision: r2 });
+    await expect(kv.deleteAt('d', r2)).resolves.toBe(true);
+    await expect(kv.get('d')).resolves.toBeUndefined();
+  });
+
   it('stores values as JSON', async () => {
     await kv.put('json', { owner: 'op', n: 5 });
     const entry = await (await raw.jetstream().views.kv('test_cas')).get('json');
