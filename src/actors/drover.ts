@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { DroverConfig, StaticPoolConfig, TaskRecord } from '../protocols/index.js';
+import type { DroverConfig, FleetPoolConfig, StaticPoolConfig, TaskRecord } from '../protocols/index.js';
 import type { KvStore, Transport } from '../transport/index.js';
 import type { DroverMetrics } from '../observability/metrics.js';
 import { startActorSystem } from './runtime.js';
@@ -20,6 +20,7 @@ import type { ActorRef, ActorSystem, ChildOptions, Clock } from './types.js';
 import { AdapterCache } from './adapters.js';
 import { apiBehavior, type ApiMsg } from './api.js';
 import { fleetBehavior } from './fleet.js';
+import type { FleetPoolDeps } from './fleet-pool.js';
 import { NatsTaskGateway } from './gateway.js';
 import { placementBehavior, type PlacementMsg } from './placement.js';
 import { TaskRecordWriter } from './task-records.js';
@@ -37,6 +38,10 @@ export interface DroverActorsDeps {
   log: Logger;
   clock?: Clock;
   onFatal: (path: string, error: unknown) => void;
+  /** Engine adapters shared with the fleet setup (one connection pool per engine URL). */
+  adapters?: AdapterCache;
+  /** Fleet pools and their dependencies, when any are configured. */
+  fleet?: { pools: FleetPoolConfig[]; depsFor: (pool: FleetPoolConfig) => FleetPoolDeps };
 }
 
 /** The running tree. */
@@ -66,7 +71,7 @@ export async function startDroverActors(deps: DroverActorsDeps): Promise<DroverA
     onFatal: deps.onFatal,
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
   });
-  const adapters = new AdapterCache();
+  const adapters = deps.adapters ?? new AdapterCache();
   const records = new TaskRecordWriter(deps.tasksKv, log.child({ component: 'task-records' }));
   // Placement needs the task supervisor at spawn time; the supervisor reaches placement later.
   const placementRef: { current?: ActorRef<PlacementMsg> } = {};
@@ -101,7 +106,16 @@ export async function startDroverActors(deps: DroverActorsDeps): Promise<DroverA
     PERMANENT,
   );
   placementRef.current = placement;
-  system.spawn('fleet', fleetBehavior({ bus: transport.bus, pools: deps.pools, adapterFor: (kind, url) => adapters.get(kind, url) }), PERMANENT);
+  system.spawn(
+    'fleet',
+    fleetBehavior({
+      bus: transport.bus,
+      pools: deps.pools,
+      adapterFor: (kind, url) => adapters.get(kind, url),
+      ...(deps.fleet === undefined ? {} : { fleetPools: deps.fleet.pools, fleetDeps: deps.fleet.depsFor }),
+    }),
+    PERMANENT,
+  );
   const gateway = new NatsTaskGateway(transport, deps.tasksKv);
   const api = system.spawn(
     'api',

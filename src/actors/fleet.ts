@@ -4,10 +4,11 @@
  * crash loop stops costing money until an operator acts (DESIGN §3).
  */
 import { z } from 'zod';
-import { subjects, type StaticPoolConfig } from '../protocols/index.js';
+import { subjects, type FleetPoolConfig, type StaticPoolConfig } from '../protocols/index.js';
 import type { Bus } from '../transport/index.js';
 import type { Behavior, ChildOptions } from './types.js';
 import { poolBehavior, type PoolDeps } from './pool.js';
+import { fleetPoolBehavior, type FleetPoolDeps } from './fleet-pool.js';
 
 /** Messages of the FleetSupervisor. */
 export const FleetMsgSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('fleet.pools') })]);
@@ -25,6 +26,9 @@ export interface FleetDeps {
   bus: Bus;
   pools: StaticPoolConfig[];
   adapterFor: PoolDeps['adapterFor'];
+  /** Fleet pools (rented or owned hosts) and what their PoolActors need. */
+  fleetPools?: FleetPoolConfig[];
+  fleetDeps?: (pool: FleetPoolConfig) => FleetPoolDeps;
 }
 
 interface FleetState {
@@ -41,6 +45,10 @@ export function fleetBehavior(deps: FleetDeps): Behavior<FleetState, FleetMsg> {
       for (const pool of deps.pools) {
         ctx.spawn(childName(pool.id), poolBehavior({ bus: deps.bus, pool, adapterFor: deps.adapterFor }), POOL_CHILD_OPTIONS);
       }
+      for (const pool of deps.fleetPools ?? []) {
+        if (deps.fleetDeps === undefined) throw new Error('fleet pools configured without fleet dependencies');
+        ctx.spawn(childName(pool.id), fleetPoolBehavior(deps.fleetDeps(pool)), POOL_CHILD_OPTIONS);
+      }
       return { degraded: new Set() };
     },
     receive(state, msg, ctx) {
@@ -53,14 +61,14 @@ export function fleetBehavior(deps: FleetDeps): Behavior<FleetState, FleetMsg> {
     supervise(failure, ctx) {
       const limit = POOL_CHILD_OPTIONS.restart?.maxRestarts ?? 0;
       if (failure.restartsInWindow < limit) return 'restart';
-      const pool = deps.pools.find((p) => childName(p.id) === failure.child);
+      const pool = [...deps.pools, ...(deps.fleetPools ?? [])].find((p) => childName(p.id) === failure.child);
       ctx.log.error({ pool_id: pool?.id, err: failure.error }, 'pool exceeded its restart intensity; stopped and marked degraded');
       if (pool !== undefined) {
         deps.bus.publish(subjects.poolStatus(pool.id), {
           pool_id: pool.id,
           model: pool.model,
           engine: pool.engine,
-          desired: pool.replicas.length,
+          desired: Array.isArray(pool.replicas) ? pool.replicas.length : pool.replicas,
           state: 'degraded',
           reason: `pool actor crashed ${failure.restartsInWindow + 1} times: ${failure.error instanceof Error ? failure.error.message : String(failure.error)}`,
           replicas: [],

@@ -117,6 +117,20 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
 
   function snapshots(state: PlacementState): ReplicaSnapshot[] {
     const out: ReplicaSnapshot[] = [];
+    // A pool that is starting or healing has no ready replica yet but will have: it stands in as
+    // one unready replica, so its tasks wait in the queue instead of failing POOL_UNAVAILABLE.
+    for (const pool of state.pools.values()) {
+      if (pool.replicas.length > 0 || pool.state === 'failed' || pool.desired === 0) continue;
+      out.push({
+        replica_id: `${pool.pool_id}~pending`,
+        pool_id: pool.pool_id,
+        model: pool.model,
+        engine: pool.engine,
+        health: 'unknown',
+        slots_total: 1,
+        slots_busy: 0,
+      });
+    }
     for (const r of state.replicas.values()) {
       out.push({
         replica_id: r.replica_id,

@@ -45,6 +45,14 @@ export function envLayer(env: NodeJS.ProcessEnv): Json {
   }
   if (env.DROVER_ADMISSION_POLICY) admission.policy = env.DROVER_ADMISSION_POLICY;
   if (Object.keys(admission).length > 0) layer.admission = admission;
+  const fleet: Json = {};
+  if (env.VAST_API_KEY) fleet.vast_api_key = env.VAST_API_KEY;
+  if (env.VAST_API_URL) fleet.vast_api_url = env.VAST_API_URL;
+  if (env.VAST_SSH_KEY_PATH) fleet.vast_ssh_key_path = env.VAST_SSH_KEY_PATH;
+  if (env.DROVER_FLEET_FILE) fleet.fleet_file = env.DROVER_FLEET_FILE;
+  if (env.DROVER_STRICTNESS) fleet.strictness = env.DROVER_STRICTNESS;
+  if (env.DROVER_SIM_SCENARIO) fleet.sim_scenario = env.DROVER_SIM_SCENARIO;
+  if (Object.keys(fleet).length > 0) layer.fleet = fleet;
   return layer;
 }
 
@@ -95,6 +103,7 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
 
 /** The config as printed at start-up: secrets replaced. */
 export function redactConfig(config: DroverConfig): Json {
-  return JSON.parse(JSON.stringify({ ...config, ...(config.api_token === undefined ? {} : { api_token: '[redacted]' }) })) as Json;
+  const fleet = config.fleet.vast_api_key === undefined ? config.fleet : { ...config.fleet, vast_api_key: '[redacted]' };
+  return JSON.parse(JSON.stringify({ ...config, fleet, ...(config.api_token === undefined ? {} : { api_token: '[redacted]' }) })) as Json;
 }
 

@@ -8,16 +8,21 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig, redactConfig } from './config.js';
 import { startDrover } from './start.js';
 import { runSubmit } from './submit.js';
+import { runCtl } from './ctl.js';
+import { runSim } from './sim.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 const USAGE = `usage:
   drover up [--config FILE] [--http-addr HOST:PORT] [--data-dir DIR]
   drover submit --model MODEL [--url URL] [--token TOKEN] [--max-tokens N] [--priority interactive|batch] [--json] PROMPT
+  drover sim --authorized-key FILE.pub [--port N] [--scenario FILE] [--api-key KEY] [--time-scale X]
+  drover ctl hosts|blacklist|pools|strictness ... [--json] [--nats URL]   (drover ctl help)
   drover help
 
 environment: DROVER_NATS_URL, DROVER_API_TOKEN, DROVER_HTTP_ADDR, DROVER_DATA_DIR,
-             DROVER_ADMISSION_CAPACITY, DROVER_ADMISSION_POLICY, DROVER_LOG_LEVEL, DROVER_URL`;
+             DROVER_ADMISSION_CAPACITY, DROVER_ADMISSION_POLICY, DROVER_LOG_LEVEL, DROVER_URL,
+             VAST_API_KEY, VAST_API_URL, VAST_SSH_KEY_PATH, DROVER_FLEET_FILE, DROVER_STRICTNESS`;
 
 async function up(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -118,6 +123,10 @@ async function main(argv: string[]): Promise<number> {
       return up(rest);
     case 'submit':
       return submit(rest);
+    case 'ctl':
+      return runCtl(rest);
+    case 'sim':
+      return runSim(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -19,6 +19,9 @@ import { connectTransport, startEmbeddedNats, type EmbeddedNats, type Transport 
 import { startSimEngine, type SimEngine } from '../sim/index.js';
 import { createDroverMetrics } from '../observability/metrics.js';
 import { startDroverActors, type DroverActors } from '../actors/drover.js';
+import { AdapterCache } from '../actors/adapters.js';
+import { openFleetStores, setupFleet, type FleetSetup } from './fleet-setup.js';
+import { startOpsService } from '../ops/index.js';
 
 /** A running Drover process. */
 export interface DroverHandle {
@@ -28,6 +31,8 @@ export interface DroverHandle {
   config: DroverConfig;
   pools: StaticPoolConfig[];
   sims: SimEngine[];
+  /** The fleet side (provider, simulated marketplace) when fleet pools are configured. */
+  fleet: FleetSetup | undefined;
   transport: Transport;
   actors: DroverActors;
   nats: EmbeddedNats | undefined;
@@ -121,7 +126,22 @@ export async function startDrover(config: DroverConfig, opts: StartOptions): Pro
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'drover_process_' });
     const metrics = createDroverMetrics(registry);
+    const adapters = new AdapterCache();
+    const stores = await openFleetStores(transport);
+    const fleet = await setupFleet({ stores, config, transport, nodeId, log, metrics, adapters, root });
+    if (fleet !== undefined) cleanups.push(() => fleet.stop());
+    const ops = await startOpsService({
+      transport,
+      ...stores,
+      nodeId,
+      clock: { now: () => Date.now() },
+      logger: log.child({ component: 'ops' }),
+      defaultStrictness: config.fleet.strictness,
+    });
+    cleanups.push(() => ops.stop());
     const actors = await startDroverActors({
+      adapters,
+      ...(fleet === undefined ? {} : { fleet: { pools: fleet.pools, depsFor: fleet.depsFor } }),
       config,
       pools,
       nodeId,
@@ -133,8 +153,9 @@ export async function startDrover(config: DroverConfig, opts: StartOptions): Pro
       onFatal: opts.onFatal ?? ((path, error) => log.fatal({ actor: path, err: error }, 'a top-level actor gave up')),
     });
     cleanups.push(() => actors.stop());
-    await waitForPools(actors, pools.map((p) => p.id));
+    await waitForPools(actors, [...pools.map((p) => p.id), ...(fleet?.pools.map((p) => p.id) ?? [])]);
     return {
+      fleet,
       nodeId,
       httpUrl: actors.httpUrl,
       natsUrl,

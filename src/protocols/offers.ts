@@ -123,3 +123,47 @@ export type VastInstanceWire = z.infer<typeof VastInstanceWireSchema>;
 
 /** Vast's error envelope: `msg`, then `message`, then the raw text (reference/vast-api.md §8). */
 export const VastErrorWireSchema = z.looseObject({ success: z.boolean().optional(), error: z.string().optional(), msg: z.string().optional(), message: z.string().optional() });
+
+/**
+ * `PUT /api/v0/asks/{id}/` request body as vast-cli `create__instance` sends it (reference/vast-api.md
+ * §4). `env` is an object whose Docker-flag keys (`"-p 8000:8000": "1"`) carry port mappings; the
+ * docs also allow a Docker-flag string.
+ */
+export const VastCreateRequestWireSchema = z.looseObject({
+  client_id: z.string().optional(),
+  image: z.string().min(1),
+  env: z.union([z.record(z.string(), z.string()), z.string()]).nullish(),
+  price: z.number().nullish(),
+  disk: num.optional(),
+  label: z.string().nullish(),
+  extra: z.string().nullish(),
+  onstart: z.string().nullish(),
+  image_login: z.string().nullish(),
+  python_utf8: z.boolean().optional(),
+  lang_utf8: z.boolean().optional(),
+  use_jupyter_lab: z.boolean().optional(),
+  jupyter_dir: z.string().nullish(),
+  force: z.boolean().optional(),
+  cancel_unavail: z.boolean().optional(),
+  template_hash_id: z.string().nullish(),
+  user: z.string().nullish(),
+  runtype: z.string().optional(),
+  args: z.array(z.string()).nullish(),
+  args_str: z.string().nullish(),
+});
+export type VastCreateRequestWire = z.infer<typeof VastCreateRequestWireSchema>;
+
+/**
+ * `GET /api/v0/instances/{id}/` envelope: one object, `null` once the instance is gone, or (older
+ * edge cases) an array. Each row is then checked against VastInstanceWireSchema.
+ */
+export const VastShowInstanceResponseSchema = z.looseObject({
+  instances: z.union([z.null(), z.array(z.unknown()), z.record(z.string(), z.unknown())]),
+});
+
+/** One page of `GET /api/v1/instances/`; follow `next_token` (as `after_token`) until it is falsy. */
+export const VastInstancesPageWireSchema = z.looseObject({
+  instances: z.array(z.unknown()),
+  next_token: z.string().nullish(),
+  total_instances: num.optional(),
+});

@@ -27,6 +27,8 @@ export const subjects = {
   /** publish: pool status from PoolActors. */
   poolStatus: (poolId: string) => `drover.pools.${assertSubjectToken(poolId)}.status`,
   allPoolStatus: 'drover.pools.*.status',
+  /** publish: operator control of one pool (scale, drain). */
+  poolControl: (poolId: string) => `drover.pools.${assertSubjectToken(poolId)}.control`,
   /** request/reply: pool views (placement answers). */
   poolsQuery: 'drover.pools.query',
 } as const;
@@ -47,6 +49,7 @@ export const KV_BUCKETS = {
   reputation: 'drover_reputation',
   blacklist: 'drover_blacklist',
   catalog: 'drover_catalog',
+  settings: 'drover_settings',
 } as const;
 
 export const STREAMS = {

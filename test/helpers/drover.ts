@@ -25,6 +25,7 @@ export function testConfig(dataDir: string, over: DroverConfigInput = {}) {
     data_dir: dataDir,
     http: { host: '127.0.0.1', port: 0 },
     nats: { port: -1, config_file: null },
+    pools: [],
     sim: { engines: 2, ttft_ms: 2, tokens_per_s: 0, max_num_seqs: 8 },
     log_level: 'silent',
   };
@@ -32,14 +33,14 @@ export function testConfig(dataDir: string, over: DroverConfigInput = {}) {
 }
 
 /** Starts Drover for a test; pass `dataDir` to restart on an existing store. */
-export async function startTestDrover(over: DroverConfigInput = {}, dataDir?: string): Promise<TestDrover> {
+export async function startTestDrover(over: DroverConfigInput = {}, dataDir?: string, opts: { waitReady?: boolean } = {}): Promise<TestDrover> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'drover-test-')));
   const config = testConfig(dir, over);
   const logger = pino({ level: process.env.DROVER_TEST_LOG ?? 'silent' });
   const handle = await startDrover(config, { logger, root: REPO_ROOT });
-  // Tests start from a known state: every replica ready.
+  // Tests start from a known state: every replica ready (fleet tests watch the pool themselves).
   const deadline = Date.now() + 10_000;
-  for (;;) {
+  for (; opts.waitReady !== false; ) {
     const pools = await handle.actors.gateway.pools();
     if (pools.every((p) => p.replicas.length > 0 && p.replicas.every((r) => r.health === 'ready'))) break;
     if (Date.now() > deadline) throw new Error(`replicas not ready: ${JSON.stringify(pools)}`);
