@@ -44,7 +44,9 @@ export async function runSim(argv: string[]): Promise<number> {
     port,
     logger: log,
   });
-  log.info({ url: market.url, offers: scenario.offers.length }, `sim marketplace ready: ${market.url}`);
+  log.info({ url: market.url, offers: scenario.offers.length }, 'sim marketplace started');
+  // The ready line prints whatever the log level: scripts and tests wait for it.
+  process.stdout.write(`sim marketplace ready: ${market.url}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
