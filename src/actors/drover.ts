@@ -41,7 +41,7 @@ export interface DroverActorsDeps {
   /** Engine adapters shared with the fleet setup (one connection pool per engine URL). */
   adapters?: AdapterCache;
   /** Fleet pools and their dependencies, when any are configured. */
-  fleet?: { pools: FleetPoolConfig[]; depsFor: (pool: FleetPoolConfig) => FleetPoolDeps };
+  fleet?: { pools: FleetPoolConfig[]; depsFor: (pool: FleetPoolConfig) => FleetPoolDeps; retire: (poolId: string) => Promise<void> };
 }
 
 /** The running tree. */
@@ -112,7 +112,7 @@ export async function startDroverActors(deps: DroverActorsDeps): Promise<DroverA
       bus: transport.bus,
       pools: deps.pools,
       adapterFor: (kind, url) => adapters.get(kind, url),
-      ...(deps.fleet === undefined ? {} : { fleetPools: deps.fleet.pools, fleetDeps: deps.fleet.depsFor }),
+      ...(deps.fleet === undefined ? {} : { fleetPools: deps.fleet.pools, fleetDeps: deps.fleet.depsFor, retire: deps.fleet.retire }),
     }),
     PERMANENT,
   );

@@ -94,10 +94,22 @@ interface FleetPoolState {
   publishTimer: unknown;
   control: Subscription | undefined;
   reconciling: boolean;
+  /** Start-up reconciliation with the provider succeeded; nothing is rented before it has. */
+  providerReconciled: boolean;
+  unknownFailures: number[];
+  lastSweepAt: number;
 }
 
 const OFFER_COOLDOWN_MS = 60_000;
 const FAILED_HOST_COOLDOWN_MS = 600_000;
+/**
+ * Failures without a verdict (UNKNOWN: hung, unreachable, unexplained death) allowed per hour before
+ * the pool stops renting. UNKNOWN never blacklists a host, so without this cap a pool whose hosts
+ * all hang would rent forever.
+ */
+const UNKNOWN_BUDGET = { max: 6, withinMs: 3_600_000 } as const;
+/** How often labelled instances without a live host are looked for (destroys that failed, strays). */
+const SWEEP_MS = 60_000;
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`: everything else becomes `_`. */
 function kvSafe(s: string): string {
@@ -239,6 +251,21 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
     if (s.reconciling) return;
     s.reconciling = true;
     try {
+      if (!s.providerReconciled) {
+        try {
+          await reconcileWithProvider(s, ctx);
+          s.providerReconciled = true;
+          s.lastSweepAt = ctx.clock.now();
+        } catch (err) {
+          // Renting now could pay twice for hosts we already have: wait until the provider answers.
+          s.lastReason = `cannot list our instances at the provider yet: ${(err as Error).message}`;
+          ctx.log.warn({ err, pool_id: pool.id }, s.lastReason);
+          return;
+        }
+      } else if (ctx.clock.now() - s.lastSweepAt > SWEEP_MS) {
+        s.lastSweepAt = ctx.clock.now();
+        await sweep(s, ctx).catch((err: unknown) => ctx.log.warn({ err, pool_id: pool.id }, 'sweep of labelled instances failed'));
+      }
       if (s.failed !== undefined) return;
       const active = [...s.hosts.values()].filter((h) => h.state !== 'terminating');
       const target = s.draining ? 0 : s.desired;
@@ -257,15 +284,21 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
     } finally {
       s.reconciling = false;
       publish(s, ctx);
+      // Keep reconciling while short of hosts (or not yet reconciled), and sweep now and then anyway.
       const short = [...s.hosts.values()].filter((h) => h.state !== 'terminating').length < (s.draining ? 0 : s.desired);
-      if (short && s.failed === undefined) scheduleReconcile(s, ctx, deps.reconcileMs);
+      scheduleReconcile(s, ctx, (short || !s.providerReconciled) && s.failed === undefined ? deps.reconcileMs : SWEEP_MS);
     }
   }
 
   async function onFailure(s: FleetPoolState, ctx: ActorContext<FleetPoolMsg>, hostId: string, providerHostId: string, failure: HostFailure, destroyed: boolean): Promise<void> {
     const now = ctx.clock.now();
     const h = s.hosts.get(hostId);
-    if (h !== undefined) closeSpend(s, h, now);
+    if (h === undefined) {
+      // A report from a host this incarnation does not own (stopped before a restart): not ours to judge.
+      ctx.log.debug({ host_id: hostId }, 'ignoring a failure report of an unknown host');
+      return;
+    }
+    closeSpend(s, h, now);
     s.hosts.delete(hostId);
     s.recentFailures.set(providerHostId, now);
     deps.metrics?.provisioningOutcomes.inc({ pool_id: pool.id, outcome: failure.class });
@@ -300,9 +333,16 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
       const instance = record?.value.instance_id;
       if (instance !== undefined) await provider.destroy(instance).catch((err: unknown) => ctx.log.error({ err, instance }, 'destroy failed; reconciliation will retry'));
     }
-    if (reaction.poolFailed !== undefined) {
-      s.failed = { reason: reaction.poolFailed.reason, evidence: failure.evidence };
-      ctx.log.error({ pool_id: pool.id, class: failure.class, evidence: failure.evidence.slice(0, 2_000) }, `pool ${pool.id} failed: ${reaction.poolFailed.reason}`);
+    let poolFailed = reaction.poolFailed;
+    if (failure.class === 'UNKNOWN') {
+      s.unknownFailures = [...s.unknownFailures.filter((t) => now - t < UNKNOWN_BUDGET.withinMs), now];
+      if (s.unknownFailures.length > UNKNOWN_BUDGET.max && poolFailed === undefined) {
+        poolFailed = { reason: `${s.unknownFailures.length} host failures without a verdict within ${UNKNOWN_BUDGET.withinMs / 1000} s; stopped renting (last: ${failure.reason})` };
+      }
+    }
+    if (poolFailed !== undefined) {
+      s.failed = { reason: poolFailed.reason, evidence: failure.evidence };
+      ctx.log.error({ pool_id: pool.id, class: failure.class, evidence: failure.evidence.slice(0, 2_000) }, `pool ${pool.id} failed: ${poolFailed.reason}`);
       for (const other of s.hosts.values()) {
         other.state = 'terminating';
         ctx.child<HostMsg>(hostChild(other.host_id))?.tell({ type: 'host.terminate', reason: 'pool failed' });
@@ -310,8 +350,23 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
     } else {
       s.lastReason = `replacing host ${providerHostId}: ${failure.class} ${failure.reason}`;
     }
-    if (reaction.respawn) await reconcile(s, ctx);
+    if (reaction.respawn && poolFailed === undefined) await reconcile(s, ctx);
     else publish(s, ctx);
+  }
+
+  /** Destroys labelled instances of this pool that no live host owns (a destroy that failed, a stray). */
+  async function sweep(s: FleetPoolState, ctx: ActorContext<FleetPoolMsg>): Promise<void> {
+    const instances = await provider.listByLabel(labelPrefix);
+    const records = new Map((await stores.hosts.entries()).map((r) => [r.value.instance_id, r.value]));
+    for (const inst of instances) {
+      const owner = records.get(inst.instance_id);
+      if (owner !== undefined && s.hosts.has(owner.host_id)) continue;
+      // A host being created has no instance id in its record yet: leave instances of live hosts alone.
+      const labelled = inst.label?.slice(labelPrefix.length);
+      if (labelled !== undefined && s.hosts.has(labelled)) continue;
+      ctx.log.warn({ pool_id: pool.id, instance_id: inst.instance_id, label: inst.label }, 'destroying a labelled instance no live host owns');
+      await provider.destroy(inst.instance_id).catch((err: unknown) => ctx.log.error({ err, instance_id: inst.instance_id }, 'destroy failed; the next sweep retries'));
+    }
   }
 
   /** Adopts instances we have records for, destroys labelled ones we do not know. */
@@ -364,13 +419,17 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
         publishTimer: undefined,
         control: undefined,
         reconciling: false,
+        providerReconciled: false,
+        unknownFailures: [],
+        lastSweepAt: 0,
       };
       const spec = await deps.spec?.().catch(() => undefined);
       if (spec !== undefined) {
         s.desired = spec.desired_replicas;
         s.draining = spec.draining;
       }
-      await reconcileWithProvider(s, ctx).catch((err: unknown) => ctx.log.error({ err, pool_id: pool.id }, 'reconciliation with the provider failed'));
+      // Known at once (status `starting`); the provider is consulted by the first reconcile.
+      publish(s, ctx);
       s.control = deps.bus.subscribe(
         subjects.poolControl(pool.id),
         { schema: z.discriminatedUnion('type', [z.object({ type: z.literal('pool.scale'), replicas: z.number().int().nonnegative() }), z.object({ type: z.literal('pool.drain') })]) },
@@ -397,6 +456,11 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
         case 'pool.scale':
           s.desired = msg.replicas;
           s.draining = false;
+          // An operator scaling a failed pool takes responsibility: it rents again with fresh budgets.
+          if (s.failed !== undefined) ctx.log.warn({ pool_id: pool.id, was: s.failed.reason }, 'failed pool revived by an operator');
+          s.failed = undefined;
+          s.budget = [];
+          s.unknownFailures = [];
           ctx.log.info({ pool_id: pool.id, replicas: msg.replicas }, 'pool scaled');
           await reconcile(s, ctx);
           return s;
@@ -410,10 +474,10 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
           const h = s.hosts.get(r.host_id);
           switch (r.type) {
             case 'host.ready':
-              if (h !== undefined) {
-                h.state = 'ready';
-                h.replica = r.replica;
-              }
+              // A host the pool is already terminating (scale down, drain, failure) must not be served.
+              if (h === undefined || h.state === 'terminating') return s;
+              h.state = 'ready';
+              h.replica = r.replica;
               deps.metrics?.provisioningOutcomes.inc({ pool_id: pool.id, outcome: 'ready' });
               {
                 const key = kvSafe(r.provider_host_id);

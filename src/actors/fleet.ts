@@ -29,6 +29,8 @@ export interface FleetDeps {
   /** Fleet pools (rented or owned hosts) and what their PoolActors need. */
   fleetPools?: FleetPoolConfig[];
   fleetDeps?: (pool: FleetPoolConfig) => FleetPoolDeps;
+  /** Destroys every instance of a pool that is stopped for good, so it stops costing money. */
+  retire?: (poolId: string) => Promise<void>;
 }
 
 interface FleetState {
@@ -63,6 +65,9 @@ export function fleetBehavior(deps: FleetDeps): Behavior<FleetState, FleetMsg> {
       if (failure.restartsInWindow < limit) return 'restart';
       const pool = [...deps.pools, ...(deps.fleetPools ?? [])].find((p) => childName(p.id) === failure.child);
       ctx.log.error({ pool_id: pool?.id, err: failure.error }, 'pool exceeded its restart intensity; stopped and marked degraded');
+      if (pool !== undefined && 'kind' in pool && pool.kind === 'fleet') {
+        void deps.retire?.(pool.id).catch((err: unknown) => ctx.log.error({ err, pool_id: pool.id }, 'could not destroy the instances of a degraded pool'));
+      }
       if (pool !== undefined) {
         deps.bus.publish(subjects.poolStatus(pool.id), {
           pool_id: pool.id,

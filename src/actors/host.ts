@@ -115,7 +115,11 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
         s.revision = await deps.hosts.put(s.record.host_id, s.record);
       } else {
         const rev = await deps.hosts.update(s.record.host_id, s.record, s.revision);
-        s.revision = rev ?? (await deps.hosts.put(s.record.host_id, s.record));
+        if (rev === undefined) {
+          // Another writer owns this key now (DESIGN §6): never overwrite its record.
+          throw new Error(`host record ${s.record.host_id} changed under us (revision conflict)`);
+        }
+        s.revision = rev;
       }
     } catch (err) {
       // The record is how a restarted Drover finds this instance again: log loudly, keep going.
@@ -389,7 +393,13 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
         const created = await provider.create(offer, pool.launch, `${deps.labelPrefix}${hostId}`, pool.model);
         s.record.instance_id = created.instance_id;
       } catch (err) {
-        // Not a host failure: the offer was taken or the provider refused. The pool tries another offer.
+        // Not a host failure: the offer was taken or the provider refused. The pool tries another
+        // offer. The create may still have rented something (a 5xx after the fact): whatever
+        // carries this host's label is destroyed, so a failed create never leaks an instance.
+        await provider
+          .listByLabel(`${deps.labelPrefix}${hostId}`)
+          .then((found) => Promise.all(found.map((i) => provider.destroy(i.instance_id))))
+          .catch((cleanupErr: unknown) => ctx.log.warn({ err: cleanupErr, host_id: hostId }, 'could not check for an instance left by a failed create; reconciliation will'));
         s.pendingFailure = {
           class: 'UNKNOWN',
           reason: `could not rent offer ${offer.offer_id}: ${(err as Error).message}`,

@@ -117,10 +117,10 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
 
   function snapshots(state: PlacementState): ReplicaSnapshot[] {
     const out: ReplicaSnapshot[] = [];
-    // A pool that is starting or healing has no ready replica yet but will have: it stands in as
+    // A pool that is starting (or healing back from zero) has no ready replica yet but will: it stands in as
     // one unready replica, so its tasks wait in the queue instead of failing POOL_UNAVAILABLE.
     for (const pool of state.pools.values()) {
-      if (pool.replicas.length > 0 || pool.state === 'failed' || pool.desired === 0) continue;
+      if (pool.replicas.length > 0 || pool.desired === 0 || pool.state !== 'starting') continue;
       out.push({
         replica_id: `${pool.pool_id}~pending`,
         pool_id: pool.pool_id,

@@ -104,6 +104,10 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
 /** The config as printed at start-up: secrets replaced. */
 export function redactConfig(config: DroverConfig): Json {
   const fleet = config.fleet.vast_api_key === undefined ? config.fleet : { ...config.fleet, vast_api_key: '[redacted]' };
-  return JSON.parse(JSON.stringify({ ...config, fleet, ...(config.api_token === undefined ? {} : { api_token: '[redacted]' }) })) as Json;
+  // Launch env carries secrets such as HF_TOKEN: keep the names, hide the values.
+  const pools = config.pools.map((p) =>
+    p.kind === 'fleet' ? { ...p, launch: { ...p.launch, env: Object.fromEntries(Object.keys(p.launch.env).map((k) => [k, '[redacted]'])) } } : p,
+  );
+  return JSON.parse(JSON.stringify({ ...config, fleet, pools, ...(config.api_token === undefined ? {} : { api_token: '[redacted]' }) })) as Json;
 }
 

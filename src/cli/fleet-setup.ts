@@ -43,6 +43,8 @@ export interface FleetSetup {
   marketplace: SimMarketplace | undefined;
   /** Which provider: `vast`, `static` (fleet file) or `sim`. */
   mode: 'vast' | 'static' | 'sim';
+  /** Destroys every instance of a pool (used when its actor is stopped for good). */
+  retire(poolId: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -160,12 +162,18 @@ export async function setupFleet(opts: {
       },
     };
   };
+  const retire = async (poolId: string): Promise<void> => {
+    const instances = await provider.listByLabel(`drover/${opts.nodeId}/${poolId}/`);
+    for (const inst of instances) await provider.destroy(inst.instance_id);
+    log.warn({ pool_id: poolId, destroyed: instances.length }, 'pool retired: its instances were destroyed');
+  };
   return {
     pools,
     depsFor,
     provider,
     marketplace,
     mode,
+    retire,
     async stop() {
       await marketplace?.close();
     },

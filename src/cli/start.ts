@@ -141,7 +141,7 @@ export async function startDrover(config: DroverConfig, opts: StartOptions): Pro
     cleanups.push(() => ops.stop());
     const actors = await startDroverActors({
       adapters,
-      ...(fleet === undefined ? {} : { fleet: { pools: fleet.pools, depsFor: fleet.depsFor } }),
+      ...(fleet === undefined ? {} : { fleet: { pools: fleet.pools, depsFor: fleet.depsFor, retire: fleet.retire } }),
       config,
       pools,
       nodeId,

@@ -72,7 +72,11 @@ export class VastHttp {
    * Sends one request, retrying 429/502/503/504 and network failures. When retries run out it
    * throws 'rate_limited', 'server' or 'network'; every other answer is returned as is.
    */
-  async call(method: Method, subpath: string, opts: { query?: Record<string, unknown>; body?: unknown } = {}): Promise<VastResponse> {
+  async call(
+    method: Method,
+    subpath: string,
+    opts: { query?: Record<string, unknown>; body?: unknown; retryOnlyRateLimit?: boolean } = {},
+  ): Promise<VastResponse> {
     const path = apiPath(subpath);
     const url = `${this.base}${path}${encodeQuery(opts.query)}`;
     const body = method === 'GET' ? undefined : JSON.stringify(opts.body ?? {});
@@ -85,8 +89,11 @@ export class VastHttp {
       } catch (err) {
         failure = err;
       }
-      const retriable = res === undefined || RETRYABLE_STATUS.has(res.status);
-      if (!retriable) return res as VastResponse;
+      // A request that may have taken effect (5xx, connection lost after sending) is not retried
+      // when it is not idempotent: only a 429, refused before any work, is.
+      const retriable = opts.retryOnlyRateLimit === true ? res?.status === 429 : res === undefined || RETRYABLE_STATUS.has(res.status);
+      if (!retriable && res !== undefined) return res;
+      if (!retriable) throw new ProviderError('network', `Vast ${method} ${path}: ${errorText(failure)}`, { cause: failure });
       if (attempt >= attempts) {
         if (res !== undefined) throw failureOf(res) ?? new ProviderError('server', describe(res), { status: res.status });
         throw new ProviderError('network', `Vast ${method} ${path}: ${errorText(failure)}`, { cause: failure });

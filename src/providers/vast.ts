@@ -57,7 +57,11 @@ export class VastProvider implements Provider {
 
   /** `PUT /api/v0/asks/{offer_id}/`; `no_such_ask` → 'offer_taken'. */
   async create(offer: Offer, launch: LaunchSpec, label: string, model: string): Promise<{ instance_id: string }> {
-    const res = await this.http.call('PUT', `/asks/${encodeURIComponent(offer.offer_id)}/`, { body: buildCreateBody(launch, label, model) });
+    // Renting is not idempotent: a retried PUT after a 5xx could rent twice. Only 429 is retried.
+    const res = await this.http.call('PUT', `/asks/${encodeURIComponent(offer.offer_id)}/`, {
+      body: buildCreateBody(launch, label, model),
+      retryOnlyRateLimit: true,
+    });
     const body = expect(res, VastCreateResponseSchema);
     if (body.new_contract === undefined) throw badResponse(res, 'no new_contract in a successful create');
     const instanceId = String(body.new_contract);
