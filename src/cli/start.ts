@@ -49,8 +49,8 @@ export interface StartOptions {
   onFatal?: (path: string, error: unknown) => void;
 }
 
-/** The pool the default simulated engines form. */
-export const SIM_POOL_ID = 'default';
+/** The pool the in-process simulated engines form (config `sim`). */
+export const SIM_POOL_ID = 'sim';
 
 async function nodeIdFor(config: DroverConfig, dataDir: string): Promise<string> {
   if (config.node_id !== undefined) return config.node_id;

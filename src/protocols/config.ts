@@ -134,9 +134,16 @@ export const DroverConfigSchema = z.object({
   events: z
     .object({ max_age_ms: z.number().int().positive().default(3_600_000) })
     .default({ max_age_ms: 3_600_000 }),
-  pools: z.array(z.union([FleetPoolSchema, StaticPoolSchema])).default([]),
+  /**
+   * Default: one fleet pool of two TinyLlama replicas; with no credentials and no fleet file it
+   * rents from the simulated marketplace.
+   */
+  pools: z
+    .array(z.union([FleetPoolSchema, StaticPoolSchema]))
+    .default(() => [FleetPoolSchema.parse({ kind: 'fleet', id: 'default', model: DEFAULT_MODEL, replicas: 2 })]),
   fleet: FleetSettingsSchema,
-  sim: SimEnginesSchema.nullable().default({ engines: 2, model: DEFAULT_MODEL, ttft_ms: 80, tokens_per_s: 50, max_num_seqs: 16 }),
+  /** Simulated engines run in-process as the static pool `sim` (no hosts, no SSH); off by default. */
+  sim: SimEnginesSchema.nullable().default(null),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type DroverConfig = z.infer<typeof DroverConfigSchema>;

@@ -79,6 +79,6 @@ describe('load - two clients, 200 tasks each', () => {
     expect(metrics).toMatch(/^drover_queue_depth\{priority="interactive"\} 0$/m);
     expect(metrics).toMatch(/^drover_queue_depth\{priority="batch"\} 0$/m);
     const tokens = all.reduce((n, o) => n + o.tokens, 0);
-    expect(metrics).toMatch(new RegExp(`^drover_tokens_out_total\\{pool_id="default"\\} ${tokens}$`, 'm'));
+    expect(metrics).toMatch(new RegExp(`^drover_tokens_out_total\\{pool_id="sim"\\} ${tokens}$`, 'm'));
   });
 });

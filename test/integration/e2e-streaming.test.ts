@@ -131,8 +131,8 @@ describe('streaming - a task from admission to end', () => {
     expect(res.status).toBe(200);
     const pools = res.body?.pools as Array<Record<string, unknown>>;
     expect(pools).toHaveLength(1);
-    expect(pools[0]).toMatchObject({ pool_id: 'default', model: DEFAULT_MODEL, ready: 2, slots_busy: 0, slots_total: 16 });
-    const health = await getJson(`${drover.httpUrl}/v2/pools/default/health`);
-    expect(health.body).toMatchObject({ pool_id: 'default', live: true, ready: true });
+    expect(pools[0]).toMatchObject({ pool_id: 'sim', model: DEFAULT_MODEL, ready: 2, slots_busy: 0, slots_total: 16 });
+    const health = await getJson(`${drover.httpUrl}/v2/pools/sim/health`);
+    expect(health.body).toMatchObject({ pool_id: 'sim', live: true, ready: true });
   });
 });

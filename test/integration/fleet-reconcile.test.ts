@@ -62,10 +62,10 @@ describe('fleet - reconciliation after SIGKILL', () => {
     const env = { VAST_API_KEY: 'sim-vast-key' };
     const first: DroverProcess = await startDroverProcess(config, env);
     children.push(first.child);
-    let second: DroverProcess | undefined;
+    const later: { second?: DroverProcess } = {};
     onTestFailed(() => {
       const tail = (s: string) => s.split('\n').slice(-60).join('\n');
-      process.stderr.write(`--- first drover:\n${tail(first.output())}\n--- second drover:\n${tail(second?.output() ?? '')}\n`);
+      process.stderr.write(`--- first drover:\n${tail(first.output())}\n--- second drover:\n${tail(later.second?.output() ?? '')}\n`);
     });
     // Kill as soon as the first instance exists: mid-provisioning.
     await expect.poll(async () => (await vast.listByLabel('drover/')).length, { timeout: 20_000, interval: 50 }).toBeGreaterThan(0);
@@ -80,7 +80,8 @@ describe('fleet - reconciliation after SIGKILL', () => {
     expect(spare).toBeDefined();
     const orphan = await vast.create(spare!, LaunchSpecSchema.parse({}), `drover/${nodeId}/gpu/horphan00`, TINY);
 
-    second = await startDroverProcess(config, env);
+    const second = await startDroverProcess(config, env);
+    later.second = second;
     children.push(second.child);
     const restarted = second;
     await expect
