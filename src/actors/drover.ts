@@ -69,6 +69,8 @@ export async function startDroverActors(deps: DroverActorsDeps): Promise<DroverA
     name: 'drover',
     log,
     onFatal: deps.onFatal,
+    // Paths carry task ids; the label keeps only the kind of actor (bounded cardinality).
+    onRestart: (path) => deps.metrics.actorRestarts.inc({ actor: path.split('/').slice(1).map((p) => p.replace(/-.*$/, '')).join('/') }),
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
   });
   const adapters = deps.adapters ?? new AdapterCache();

@@ -89,6 +89,7 @@ export function startActorSystem(opts: ActorSystemOptions): ActorSystem {
       opts.onFatal ??
       ((path, error) => log.fatal({ actor: path, err: error }, 'top-level actor escalated')),
     nextInternalName: counter('a'),
+    onRestart: opts.onRestart ?? (() => undefined),
   };
   // nact keys its systems by name in a process-wide map: let it pick a random one, so that two
   // systems with the same Drover name (tests) never see each other's actors.
@@ -111,6 +112,7 @@ interface SystemCore {
   readonly log: Logger;
   readonly onFatal: (path: string, error: unknown) => void;
   readonly nextInternalName: () => string;
+  readonly onRestart: (path: string) => void;
 }
 
 /** Options with the defaults filled in. */
@@ -514,6 +516,7 @@ class Cell implements Parent {
       return;
     }
     this.restarts = check.history;
+    this.core.onRestart(this.path);
     await this.restart(reason, check.restartsInWindow);
   }
 

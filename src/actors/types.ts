@@ -122,4 +122,6 @@ export interface ActorSystemOptions {
   random?: () => number;
   /** Called when a top-level actor escalates: the process should log and usually exit. */
   onFatal?: (path: string, error: unknown) => void;
+  /** Called each time a supervised actor is restarted (metrics). */
+  onRestart?: (path: string) => void;
 }

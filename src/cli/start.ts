@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import {
   KV_BUCKETS,
   TaskRecordSchema,
@@ -128,6 +128,20 @@ export async function startDrover(config: DroverConfig, opts: StartOptions): Pro
     const metrics = createDroverMetrics(registry);
     const adapters = new AdapterCache();
     const stores = await openFleetStores(transport);
+    // Read at scrape time, so it is right whoever edits the blacklist (pools, operators, other nodes).
+    registry.registerMetric(
+      new Gauge({
+        name: 'drover_blacklist_size',
+        help: 'Blacklist entries by scope.',
+        labelNames: ['scope'],
+        registers: [],
+        async collect() {
+          const entries = await stores.blacklist.entries().catch(() => []);
+          this.reset();
+          for (const scope of ['global', 'workload', 'operator'] as const) this.set({ scope }, entries.filter((e) => e.value.scope === scope).length);
+        },
+      }),
+    );
     const fleet = await setupFleet({ stores, config, transport, nodeId, log, metrics, adapters, root });
     if (fleet !== undefined) cleanups.push(() => fleet.stop());
     const ops = await startOpsService({

@@ -24,7 +24,6 @@ export interface DroverMetrics {
   backpressureEvents: Counter<'policy'>;
   invalidMessages: Counter<'source'>;
   hostsByState: Gauge<'pool_id' | 'state'>;
-  blacklistSize: Gauge<'scope'>;
   provisioningOutcomes: Counter<'pool_id' | 'outcome'>;
   stageSeconds: Histogram<'stage'>;
   actorRestarts: Counter<'actor'>;
@@ -54,7 +53,6 @@ export function createDroverMetrics(registry: Registry): DroverMetrics {
     backpressureEvents: new Counter({ name: 'drover_admission_backpressure_events_total', help: 'Full-queue events by policy.', labelNames: ['policy'], registers }),
     invalidMessages: new Counter({ name: 'drover_invalid_messages_total', help: 'Malformed messages dropped at a boundary.', labelNames: ['source'], registers }),
     hostsByState: new Gauge({ name: 'drover_hosts', help: 'Hosts of fleet pools by state.', labelNames: ['pool_id', 'state'], registers }),
-    blacklistSize: new Gauge({ name: 'drover_blacklist_size', help: 'Blacklist entries by scope.', labelNames: ['scope'], registers }),
     provisioningOutcomes: new Counter({ name: 'drover_provisioning_outcomes_total', help: 'Host provisioning outcomes: ready or the failure class.', labelNames: ['pool_id', 'outcome'], registers }),
     stageSeconds: new Histogram({ name: 'drover_host_stage_seconds', help: 'Time spent per readiness stage.', labelNames: ['stage'], buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 900], registers }),
     actorRestarts: new Counter({ name: 'drover_actor_restarts_total', help: 'Supervised actor restarts.', labelNames: ['actor'], registers }),

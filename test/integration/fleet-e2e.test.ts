@@ -5,6 +5,7 @@
  * simulated vLLM engines.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { request } from 'undici';
 import { startTestDrover, type TestDrover } from '../helpers/drover.js';
 import { blacklistEntries, fleetConfig, hostRecords, offer, poolView, scenarioFile, TINY } from '../helpers/fleet.js';
 import { postJson, readSse } from '../helpers/sse.js';
@@ -50,6 +51,15 @@ describe('fleet - reactions per failure class', () => {
     expect(market?.instances().map((i) => i.host_id)).toEqual([102]);
     const events = await streamOne(d);
     expect(events.at(-1)?.event).toBe('end');
+    // What an operator's dashboard sees.
+    const metrics = await (await request(`${d.httpUrl}/metrics`)).body.text();
+    expect(metrics).toMatch(/^drover_blacklist_size\{scope="global"\} 1$/m);
+    expect(metrics).toMatch(/^drover_provisioning_outcomes_total\{pool_id="gpu",outcome="INFRA_FATAL"\} 1$/m);
+    expect(metrics).toMatch(/^drover_provisioning_outcomes_total\{pool_id="gpu",outcome="ready"\} 1$/m);
+    expect(metrics).toMatch(/^drover_hosts\{pool_id="gpu",state="ready"\} 1$/m);
+    expect(metrics).toMatch(/^drover_host_stage_seconds_count\{stage="generation"\} [1-9]/m);
+    const spend = /^drover_spend_dollars\{pool_id="gpu"\} (\S+)$/m.exec(metrics);
+    expect(Number(spend?.[1])).toBeGreaterThan(0);
   });
 
   it('does not blacklist on a workload-fatal failure and stops spending once the budget is spent', async () => {
