@@ -93,12 +93,12 @@ export type ReadinessDecision =
 const GPU_PROBES: ReadonlySet<string> = new Set(['gpu']);
 
 /**
- * A probe that ran (transport fine) and failed on the GPU or executor sanity check: nvidia-smi
- * exiting non-zero or hanging, printf not answering. A transport failure is not such evidence.
+ * A probe that ran (transport fine) and failed on the GPU check: nvidia-smi exiting non-zero or
+ * hanging. Neither a transport failure nor a failed executor sanity probe is such evidence: when
+ * `printf` itself cannot be trusted nothing the host says can (DESIGN §5: UNKNOWN, never a blacklist).
  */
 function badHostProbe(probes: readonly ProbeResult[]): ProbeResult | undefined {
-  const exec = executorFailed(probes.filter((p) => p.transport_ok));
-  if (exec !== undefined) return exec;
+  if (executorFailed(probes.filter((p) => p.transport_ok)) !== undefined) return undefined;
   return probes.find((p) => p.transport_ok && !p.ok && (GPU_PROBES.has(p.name) || /\bnvidia-smi\b/.test(p.command)));
 }
 
@@ -112,8 +112,8 @@ function badHostProbe(probes: readonly ProbeResult[]): ProbeResult | undefined {
  *    - `instance_running`: INFRA_FATAL — the provider never started the instance (seed: boot 600 s);
  *    - `ssh`: INFRA_FATAL — "SSH never came up" (seed: SSH never ready 180 s), even though each
  *      probe was a transport failure: it is the deadline, not one dropped connection, that decides;
- *    - any later stage with bad GPU/executor evidence in this observation (a probe that ran and
- *      failed, see `badHostProbe`) → INFRA_FATAL;
+ *    - any later stage with bad GPU evidence in this observation (nvidia-smi ran and failed, see
+ *      `badHostProbe`) → INFRA_FATAL; a failed executor sanity probe is never such evidence;
  *    - otherwise UNKNOWN: the host is failed (destroyed and replaced) but UNKNOWN never
  *      blacklists — a hang with no verdict is not proof that the machine is bad;
  * 4. otherwise wait, with the classifier's class (WARMUP or UNKNOWN) and reason.

@@ -22,6 +22,8 @@ export interface SshExecContext {
   enginePort: number;
   /** The instance's environment (`SimHostSpec.env`); names that are not shell names are skipped. */
   env: Readonly<Record<string, string>>;
+  /** A start-up file every command's shell sources first (profile `broken_shell`). */
+  bashEnv?: string;
 }
 
 /** A listener on the host's SSH port. */
@@ -132,7 +134,9 @@ export async function listenSilent(port: number): Promise<SshListener> {
 }
 
 function runCommand(channel: ServerChannel, command: string, ctx: SshExecContext): ChildProcess {
-  const child = spawn('/bin/bash', ['-c', command], { cwd: ctx.homeDir, env: commandEnv(ctx), detached: true, stdio: 'pipe' });
+  // bash spawned here does not honour BASH_ENV, so a broken shell start-up is sourced explicitly.
+  const script = ctx.bashEnv === undefined ? command : `. '${ctx.bashEnv.replace(/'/g, `'\\''`)}'; ${command}`;
+  const child = spawn('/bin/bash', ['-c', script], { cwd: ctx.homeDir, env: commandEnv(ctx), detached: true, stdio: 'pipe' });
   const channelClosed = new Promise<void>((resolve) => channel.once('close', () => resolve()));
   let done = false;
   void channelClosed.then(() => {

@@ -6,7 +6,8 @@
  */
 
 /** Host behaviours (issue: healthy, slow warm-up, SSH never up, GPU off the bus, NVML mismatch,
- * container start failure, engine dies while serving, hangs with no progress). */
+ * container start failure, engine dies while serving, hangs with no progress; plus a shell whose
+ * start-up swallows all output, so the executor sanity probe cannot be trusted). */
 export const HOST_PROFILES = [
   'healthy',
   'slow_warmup',
@@ -16,6 +17,7 @@ export const HOST_PROFILES = [
   'container_fail',
   'dies_while_serving',
   'hangs',
+  'broken_shell',
 ] as const;
 export type HostProfile = (typeof HOST_PROFILES)[number];
 

@@ -13,7 +13,7 @@
  * complete.` starts the simulated engine on the engine port, which refuses connections until then
  * as vLLM's does (host-boot.ts, vllm-api.md §1). It is a simulator on loopback, not a sandbox.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ export const HOST_PROFILE_DOCS: Readonly<Record<HostProfile, string>> = {
   container_fail: 'container goes from loading to exited with an OCI runtime / nvidia-container-cli error in status_msg; SSH never answers',
   dies_while_serving: 'boots healthy, serves for ~20 s, then the engine dies (`EngineDeadError`, /health 503, then connections refused) and the process leaves ps',
   hangs: 'vLLM writes its first lines and stops forever: no new lines, the port never listens, the process stays in ps',
+  broken_shell: 'boots like healthy, but every SSH command runs in a shell whose start-up file sends all output to /dev/null, so even `printf __PROBE_OK__` prints nothing',
 };
 
 /** Container states' messages, as Vast's `status_msg`. */
@@ -102,7 +103,16 @@ class SimHostRuntime implements SimHost {
         return;
       }
       this.state = 'running';
-      const ctx = { tmpDir: this.files.tmpDir, homeDir: this.files.homeDir, binDir: this.files.binDir, enginePort: this.enginePort, env: this.spec.env };
+      const bashEnv = this.profile === 'broken_shell' ? join(this.files.homeDir, '.broken_bash_env') : undefined;
+      if (bashEnv !== undefined) await writeFile(bashEnv, 'exec >/dev/null 2>&1\n');
+      const ctx = {
+        tmpDir: this.files.tmpDir,
+        homeDir: this.files.homeDir,
+        binDir: this.files.binDir,
+        enginePort: this.enginePort,
+        env: this.spec.env,
+        ...(bashEnv === undefined ? {} : { bashEnv }),
+      };
       try {
         this.ssh = this.profile === 'ssh_never' ? await listenSilent(this.sshPort) : await listenSsh(this.sshPort, this.spec.authorizedKeys, ctx);
       } catch {

@@ -107,6 +107,18 @@ describe('fleet - reactions per failure class', () => {
     expect((await blacklistEntries(d)).filter((e) => e.provider_host_id === '101')).toEqual([]);
   });
 
+  it('fails a host whose executor sanity probe cannot be trusted as UNKNOWN, never blacklisting it', async () => {
+    const d = await start([offer(1, 'broken_shell', 0.2), offer(2, 'healthy', 0.3)], {}, {
+      stage_deadlines_ms: { instance_running: 10_000, ssh: 3_000, executor: 1_500, gpu: 3_000, engine_process: 4_000, port_bound: 4_000, model_listed: 4_000, generation: 4_000 },
+    });
+    await expect.poll(() => readyReplicaHost(d), WAIT).toBe('102');
+    const broken = (await hostRecords(d)).find((h) => h.provider_host_id === '101');
+    expect(broken?.state).toBe('failed');
+    expect(broken?.failure).toMatchObject({ class: 'UNKNOWN', stage: 'executor' });
+    expect(broken?.failure?.evidence ?? '').toContain('executor');
+    expect(await blacklistEntries(d)).toEqual([]);
+  });
+
   it('replaces a ready host that dies while serving, and its task ends retriably or moves on', { timeout: 90_000 }, async () => {
     // Slower time so the dying host serves for a few seconds before it dies.
     const d = await start([offer(1, 'dies_while_serving', 0.2), offer(2, 'healthy', 0.3)], {}, { sim_time_scale: 0.15 });

@@ -113,10 +113,16 @@ describe('decideReadiness', () => {
     expect(decideReadiness(input('gpu', { probes: [executorOk, hung] }, { now: 30_000 }))).toMatchObject({ kind: 'wait', class: 'UNKNOWN' });
     const d = decideReadiness(input('gpu', { probes: [executorOk, hung] }, { now: 60_001 }));
     expect(d.kind === 'fail' && d.failure.class).toBe('INFRA_FATAL');
-    // An executor that answers but fails its sanity check, past the deadline, is bad evidence too.
+  });
+
+  it('readiness - a failing executor sanity probe is UNKNOWN even at the deadline (DESIGN §5: never a blacklist)', () => {
     const badExec = probe('executor', { ok: false, exit_code: 126, stderr: 'exec format error' });
     const e = decideReadiness(input('executor', { probes: [badExec] }, { now: 60_001 }));
-    expect(e.kind === 'fail' && e.failure.class).toBe('INFRA_FATAL');
+    expect(e.kind === 'fail' && e.failure.class).toBe('UNKNOWN');
+    // Nor does a GPU failure seen through an untrusted executor count as evidence.
+    const hung = probe('gpu', { command: 'nvidia-smi --query-gpu=name', ok: false, failure_kind: 'timeout' });
+    const g = decideReadiness(input('gpu', { probes: [badExec, hung] }, { now: 60_001 }));
+    expect(g.kind === 'fail' && g.failure.class).toBe('UNKNOWN');
   });
 
   it('readiness - a hang with no verdict fails UNKNOWN at the deadline (never blacklists)', () => {
