@@ -10,7 +10,7 @@
  *   (layouts `aux`, `-ef` and `-o <fields>`; selection flags are ignored). The real `ps` would list
  *   the simulator's own machine, which is no host's business.
  */
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SimHostSpec } from './host-types.js';
 
@@ -47,6 +47,18 @@ export class SimHostFiles {
     script('nvidia-smi', nvidiaSmiScript(spec, state('gpu.mem')));
     script('ps', psScript(state('engine.cmd'), state('engine.start'), state('engine.comm')));
     script('pgrep', pgrepScript(state('engine.cmd'), state('engine.comm')));
+    // On a host you own there is no onstart: the launch command arrives over SSH. `vllm` records it
+    // and the host boots from it (see SimHost.watchLaunch).
+    script('vllm', `#!/bin/bash\n# vllm of a simulated host: records the launch; the host runs the boot\nprintf 'vllm' > ${state('launch.tmp')}\nprintf ' %q' "$@" >> ${state('launch.tmp')}\nmv ${state('launch.tmp')} ${state('launch')}\n`);
+  }
+
+  /** A launch command received over SSH (`vllm …`), taken once. */
+  takeLaunchRequest(): string | undefined {
+    const file = join(this.stateDir, 'launch');
+    if (!existsSync(file)) return undefined;
+    const text = readFileSync(file, 'utf8');
+    rmSync(file, { force: true });
+    return text;
   }
 
   /** Appends lines to `/tmp/vllm.log`. */

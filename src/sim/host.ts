@@ -126,7 +126,24 @@ class SimHostRuntime implements SimHost {
       if (this.closed || this.profile === 'container_fail') return;
       const launch = parseOnstart(this.spec.onstart, this.spec.env);
       if (launch !== undefined) await this.boot(launch);
+      else await this.watchLaunch();
     });
+  }
+
+  /**
+   * A host with no onstart (one you own) boots when the launch command arrives over SSH: the
+   * `vllm` shim records it and this loop picks it up.
+   */
+  private async watchLaunch(): Promise<void> {
+    while (!this.closed) {
+      const request = this.files.takeLaunchRequest();
+      const launch = request === undefined ? undefined : parseOnstart(request, this.spec.env);
+      if (launch !== undefined) {
+        await this.boot(launch);
+        return;
+      }
+      await this.sleep(50);
+    }
   }
 
   async close(): Promise<void> {
