@@ -6,7 +6,7 @@
  */
 import type { EngineKind, ProbeResult, ReadinessStage } from '../../protocols/index.js';
 import type { ProbeExecutor, ReadinessAdapter, ReadinessContext, StageObservation } from '../types.js';
-import { executorCheck, gpuCheck, logTailRequest, processCheck, type StageCheck } from './checks.js';
+import { curlStatusCommand, executorCheck, gpuCheck, httpStatusOf, localUrl, logTailRequest, processCheck, PROBE_TIMEOUTS, verdict, type StageCheck } from './checks.js';
 
 /** Options shared by the engine adapters. */
 export interface ReadinessAdapterOptions {
@@ -28,8 +28,13 @@ export abstract class EngineReadinessAdapter implements ReadinessAdapter {
 
   /** Extended regular expression matching the engine's process command line (`ps -eo pid,args`). */
   protected abstract readonly processPattern: string;
-  /** `port_bound`: the engine's port answers as this engine answers once it can. */
-  protected abstract portBound(ctx: ReadinessContext): StageCheck;
+  /** `port_bound`: by default `/health` answers 200 (vLLM, TGI); llama.cpp overrides it. */
+  protected portBound(ctx: ReadinessContext): StageCheck {
+    return {
+      request: { name: `health_${ctx.port}`, command: curlStatusCommand(localUrl(ctx.port, '/health')), timeoutMs: PROBE_TIMEOUTS.http },
+      judge: (r) => verdict(httpStatusOf(r) === 200, 'port_bound'),
+    };
+  }
   /** `model_listed`: the engine serves `ctx.model`. */
   protected abstract modelListed(ctx: ReadinessContext): StageCheck;
   /** `generation`: one 1-token generation returns a result. */

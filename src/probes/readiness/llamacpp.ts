@@ -43,7 +43,7 @@ export class LlamaCppReadinessAdapter extends EngineReadinessAdapter {
     super(opts, '/tmp/llama.log');
   }
 
-  protected portBound(ctx: ReadinessContext): StageCheck {
+  protected override portBound(ctx: ReadinessContext): StageCheck {
     return {
       request: { name: `health_${ctx.port}`, command: curlStatusCommand(localUrl(ctx.port, '/health')), timeoutMs: PROBE_TIMEOUTS.http },
       judge: (r) => {

@@ -11,8 +11,6 @@ import {
   PROBE_TIMEOUTS,
   curlGetCommand,
   curlPostJsonCommand,
-  curlStatusCommand,
-  httpStatusOf,
   jsonOf,
   localUrl,
   verdict,
@@ -31,13 +29,6 @@ export class TgiReadinessAdapter extends EngineReadinessAdapter {
   /** @param opts where the log is, if not `/tmp/tgi.log`. */
   constructor(opts: ReadinessAdapterOptions = {}) {
     super(opts, '/tmp/tgi.log');
-  }
-
-  protected portBound(ctx: ReadinessContext): StageCheck {
-    return {
-      request: { name: `health_${ctx.port}`, command: curlStatusCommand(localUrl(ctx.port, '/health')), timeoutMs: PROBE_TIMEOUTS.http },
-      judge: (r) => verdict(httpStatusOf(r) === 200, 'port_bound'),
-    };
   }
 
   protected modelListed(ctx: ReadinessContext): StageCheck {

@@ -12,8 +12,6 @@ import {
   ModelListSchema,
   curlGetCommand,
   curlPostJsonCommand,
-  curlStatusCommand,
-  httpStatusOf,
   jsonOf,
   localUrl,
   verdict,
@@ -31,13 +29,6 @@ export class VllmReadinessAdapter extends EngineReadinessAdapter {
   /** @param opts where the log is, if not `/tmp/vllm.log`. */
   constructor(opts: ReadinessAdapterOptions = {}) {
     super(opts, '/tmp/vllm.log');
-  }
-
-  protected portBound(ctx: ReadinessContext): StageCheck {
-    return {
-      request: { name: `health_${ctx.port}`, command: curlStatusCommand(localUrl(ctx.port, '/health')), timeoutMs: PROBE_TIMEOUTS.http },
-      judge: (r) => verdict(httpStatusOf(r) === 200, 'port_bound'),
-    };
   }
 
   protected modelListed(ctx: ReadinessContext): StageCheck {
