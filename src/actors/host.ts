@@ -279,6 +279,8 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
     for (;;) {
       const stage = s.record.stage;
       const obs = await deps.readiness.observe(stage, exec, { model: pool.model, port: pool.launch.port });
+      // SSH stopped answering: ask the provider what happened to the instance before waiting out a deadline.
+      if (obs.probes.length > 0 && obs.probes.every((p) => !p.transport_ok) && (await instanceGone(s, ctx, stage))) return;
       const now = ctx.clock.now();
       const assessed = assessProgress(s.progress, { at: now, stage, ...(obs.logTail === undefined ? {} : { logTail: obs.logTail }), markers: obs.markers });
       s.progress = assessed.state;
@@ -316,6 +318,27 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
     }
   }
 
+  /**
+   * Re-reads the instance after transport failures; fails the host at once (INFRA_FATAL) when the
+   * provider says it exited or no longer exists. True when the host was failed.
+   */
+  async function instanceGone(s: HostActorState, ctx: ActorContext<HostMsg>, stage: ReadinessStage): Promise<boolean> {
+    const id = s.record.instance_id;
+    if (id === undefined) return false;
+    const info = await provider.describe(id).catch(() => null);
+    if (info === null) return false;
+    if (info !== undefined) s.instance = info;
+    const dead = info === undefined || info.status === 'exited' || info.status === 'offline' || info.status === 'unknown' || info.status === 'stopped';
+    if (!dead) return false;
+    await fail(s, ctx, {
+      class: 'INFRA_FATAL',
+      reason: info === undefined ? 'the instance disappeared at the provider' : `the instance is ${info.status} at the provider`,
+      stage,
+      evidence: info === undefined ? `instance ${id}: {"instances": null}` : `actual_status: ${info.status}; status_msg: ${info.status_msg ?? ''}`,
+    });
+    return true;
+  }
+
   /** ready: the engine answers; scrape its load. Two failed checks in a row → examine and fail. */
   async function tickReady(s: HostActorState, ctx: ActorContext<HostMsg>): Promise<void> {
     const url = s.record.engine_url;
@@ -330,6 +353,7 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
     }
     s.healthFailures += 1;
     if (s.healthFailures < READY_HEALTH_FAILURES) return schedule(s, ctx, Math.min(deps.probeIntervalMs, 1_000));
+    if (await instanceGone(s, ctx, 'generation')) return;
     // The engine stopped answering: look at the host to tell why, then replace it.
     const probes = s.exec === undefined ? [] : [
       await s.exec.run({ name: 'gpu', command: 'nvidia-smi --query-gpu=name,memory.total,memory.used,utilization.gpu,temperature.gpu --format=csv,noheader,nounits', timeoutMs: 10_000 }),

@@ -119,6 +119,19 @@ describe('fleet - reactions per failure class', () => {
     expect(await blacklistEntries(d)).toEqual([]);
   });
 
+  it('fails a host at once when its instance vanishes at the provider while it warms', async () => {
+    const d = await start([offer(1, 'slow_warmup', 0.2), offer(2, 'healthy', 0.3)], {}, { sim_time_scale: 0.1 });
+    await expect.poll(async () => (await hostRecords(d)).find((h) => h.provider_host_id === '101')?.state, WAIT).toBe('warming');
+    const instance = (await hostRecords(d)).find((h) => h.provider_host_id === '101')?.instance_id;
+    expect(instance).toBeDefined();
+    // Gone behind our back (host reclaimed, outbid, deleted by hand).
+    await d.fleet?.provider.destroy(instance!);
+    await expect.poll(() => readyReplicaHost(d), WAIT).toBe('102');
+    const gone = (await hostRecords(d)).find((h) => h.provider_host_id === '101');
+    expect(gone?.failure).toMatchObject({ class: 'INFRA_FATAL' });
+    expect(gone?.failure?.reason).toMatch(/disappeared|exited/);
+  });
+
   it('replaces a ready host that dies while serving, and its task ends retriably or moves on', { timeout: 90_000 }, async () => {
     // Slower time so the dying host serves for a few seconds before it dies.
     const d = await start([offer(1, 'dies_while_serving', 0.2), offer(2, 'healthy', 0.3)], {}, { sim_time_scale: 0.15 });
