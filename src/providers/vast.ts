@@ -3,13 +3,12 @@
  * simulated marketplace that speaks the same endpoints. Transport and retries live in vast-http.ts,
  * wire ↔ Drover shapes in vast-normalise.ts; this file is the Provider contract on top of them.
  */
-import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { VastCreateResponseSchema, VastOffersResponseSchema, type InstanceInfo, type LaunchSpec, type Offer } from '../protocols/index.js';
-import { VastInstancesPageWireSchema, VastShowInstanceResponseSchema } from '../protocols/offers.js';
+import { VastInstancesPageWireSchema, VastShowInstanceResponseSchema } from '../protocols/index.js';
 import { ProviderError, type OfferQuery, type Provider } from './types.js';
-import { errorCodeOf, failureOf, messageOf, VastHttp, type RetryOptions, type VastResponse } from './vast-http.js';
+import { errorCodeOf, failureOf, messageOf, VastHttp, type VastHttpOptions, type VastResponse } from './vast-http.js';
 import { buildCreateBody, buildOfferQuery, decodeInstance, decodeOffers, InstanceDecodeError, showInstanceRows } from './vast-normalise.js';
 
 /** Page size of `GET /api/v1/instances/` (the CLI's). */
@@ -17,21 +16,12 @@ const PAGE_SIZE = 25;
 /** A guard against a server that keeps handing out tokens. */
 const MAX_PAGES = 10_000;
 
-/** Options of VastProvider. */
-export interface VastProviderOptions {
-  /** `https://console.vast.ai` (a trailing `/api/v0` is accepted) or the simulator's URL. */
-  apiUrl: string;
-  apiKey: string;
-  logger: Logger;
-  /** undici dispatcher (connection pool, proxy, mock); the global one by default. */
-  dispatcher?: Dispatcher;
-  /** Retry of 429/502/503/504 and network failures; vast-cli's by default. */
-  retry?: RetryOptions;
-  /** Waits between retries (tests pass an instant one). */
-  sleep?: (ms: number) => Promise<void>;
-  /** Per-request timeout; 120 s by default, like the CLI. */
-  timeoutMs?: number;
-}
+/**
+ * Options of VastProvider: those of its HTTP transport (`apiUrl` — `https://console.vast.ai`, a
+ * trailing `/api/v0` accepted, or the simulator's URL — key, logger, dispatcher, retry, sleep,
+ * per-request timeout).
+ */
+export type VastProviderOptions = VastHttpOptions;
 
 /** A Provider that rents Vast.ai instances. */
 export class VastProvider implements Provider {
