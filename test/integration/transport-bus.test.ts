@@ -53,6 +53,8 @@ describe('transport bus - request/reply', () => {
       return { echoed: req.text, n: req.n };
     });
     try {
+      // The subscription lives on another connection than `raw`: make sure the server has it.
+      await transport.bus.flush();
       const h = headers();
       h.set('Content-Type', 'application/json');
       const ok = await raw.request('test.json', new TextEncoder().encode(JSON.stringify({ text: 'x', n: 3 })), { timeout: 2000, headers: h });
@@ -81,6 +83,8 @@ describe('transport bus - request/reply', () => {
       return { echoed: req.text, n: req.n };
     });
     try {
+      // The subscription lives on another connection than `raw`: make sure the server has it.
+      await transport.bus.flush();
       const before = logs.lines.length;
       const err = await transport.bus.request('test.strict', { text: 42 }, { schema: EchoRes }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DroverError);
@@ -175,6 +179,8 @@ describe('transport bus - request/reply', () => {
   it('ignores (and logs) a message without a reply subject on a served subject', async () => {
     const sub = transport.bus.serve('test.noreply', { schema: z.unknown() }, () => 'ok');
     try {
+      // The subscription lives on another connection than `raw`: make sure the server has it.
+      await transport.bus.flush();
       const before = logs.lines.length;
       raw.publish('test.noreply', encode({}));
       // Messages from one connection arrive in order: once this reply is in, the publish was handled.
