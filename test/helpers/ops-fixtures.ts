@@ -4,30 +4,17 @@
  * pool spec) and `drover-ops` started over them with a fixed clock.
  */
 import type { Logger } from 'pino';
-import {
-  BlacklistEntrySchema,
-  HostRecordSchema,
-  KV_BUCKETS,
-  ReputationSchema,
-  type BlacklistEntry,
-  type HostRecord,
-  type Reputation,
-} from '../../src/protocols/index.js';
-import { OPS_KV_BUCKETS, PoolSpecRecordSchema, StrictnessSettingSchema, type PoolSpecRecord, type StrictnessSetting } from '../../src/protocols/index.js';
+import { openFleetStores, type FleetStores } from '../../src/cli/fleet-setup.js';
+import type { HostRecord, PoolSpecRecord } from '../../src/protocols/index.js';
 import { startOpsService } from '../../src/ops/index.js';
-import type { KvStore, ServiceHandle, Transport } from '../../src/transport/index.js';
+import type { ServiceHandle, Transport } from '../../src/transport/index.js';
 
 /** The fixed time of the fixture clock. */
 export const OPS_NOW = 1_700_000_000_000;
 
 /** The stores the ops service runs over. */
-export interface OpsStores {
-  hosts: KvStore<HostRecord>;
-  blacklist: KvStore<BlacklistEntry>;
-  pools: KvStore<PoolSpecRecord>;
-  settings: KvStore<StrictnessSetting>;
-  reputation: KvStore<Reputation>;
-}
+/** The stores the ops service edits: the fleet's KV buckets. */
+export type OpsStores = FleetStores;
 
 /** A ready host of pool `alpha`. */
 export const READY_HOST: HostRecord = {
@@ -93,15 +80,16 @@ export const ALPHA_SPEC: PoolSpecRecord = {
 };
 
 /** Opens (creating) the buckets on `transport`. */
-export async function openOpsStores(transport: Transport): Promise<OpsStores> {
-  const [hosts, blacklist, pools, settings, reputation] = await Promise.all([
-    transport.kv(KV_BUCKETS.hosts, HostRecordSchema),
-    transport.kv(KV_BUCKETS.blacklist, BlacklistEntrySchema),
-    transport.kv(OPS_KV_BUCKETS.pools, PoolSpecRecordSchema),
-    transport.kv(OPS_KV_BUCKETS.settings, StrictnessSettingSchema),
-    transport.kv(KV_BUCKETS.reputation, ReputationSchema),
-  ]);
-  return { hosts, blacklist, pools, settings, reputation };
+export function openOpsStores(transport: Transport): Promise<OpsStores> {
+  return openFleetStores(transport);
+}
+
+/** Empties every store and writes the fixture records again (between tests). */
+export async function resetOps(stores: OpsStores): Promise<void> {
+  for (const s of [stores.hosts, stores.blacklist, stores.pools, stores.settings, stores.reputation]) {
+    for (const k of await s.keys()) await s.delete(k);
+  }
+  await seedOps(stores);
 }
 
 /** Writes the fixture records (overwriting). */

@@ -14,7 +14,7 @@ import {
   StrictnessReplySchema,
 } from '../../src/protocols/index.js';
 import { connectTransport, type ServiceHandle, type Transport } from '../../src/transport/index.js';
-import { FAILED_HOST, openOpsStores, seedOps, startTestOpsService, type OpsStores } from '../helpers/ops-fixtures.js';
+import { FAILED_HOST, openOpsStores, resetOps, startTestOpsService, type OpsStores } from '../helpers/ops-fixtures.js';
 import { captureLogs, printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
 
 const DROVER = resolve(fileURLToPath(import.meta.url), '../../../bin/drover');
@@ -86,10 +86,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  for (const s of [stores.hosts, stores.blacklist, stores.pools, stores.settings, stores.reputation]) {
-    for (const k of await s.keys()) await s.delete(k);
-  }
-  await seedOps(stores);
+  await resetOps(stores);
 });
 
 describe('drover ctl - bin/drover as a child process', () => {

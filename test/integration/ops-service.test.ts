@@ -19,7 +19,7 @@ import {
   type PoolControl,
 } from '../../src/protocols/index.js';
 import { connectTransport, endpoint, type ServiceHandle, type Transport } from '../../src/transport/index.js';
-import { ALPHA_SPEC, FAILED_HOST, OPS_NOW, READY_HOST, openOpsStores, seedOps, startTestOpsService, type OpsStores } from '../helpers/ops-fixtures.js';
+import { ALPHA_SPEC, FAILED_HOST, OPS_NOW, READY_HOST, openOpsStores, resetOps, startTestOpsService, type OpsStores } from '../helpers/ops-fixtures.js';
 import { captureLogs, LOG_LEVEL, printServerOutputOnFailure, startNatsServer, waitFor, type TestNats } from '../helpers/nats-server.js';
 
 let server: TestNats | undefined;
@@ -72,10 +72,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  for (const s of [stores.hosts, stores.blacklist, stores.pools, stores.settings, stores.reputation]) {
-    for (const k of await s.keys()) await s.delete(k);
-  }
-  await seedOps(stores);
+  await resetOps(stores);
 });
 
 describe('ops service - discovery', () => {
