@@ -8,6 +8,7 @@ import { makeEnvelope, type ErrorEnvelope, type TaskDispatch, type TaskOutcome }
 import { EngineError, type EngineAdapter } from '../engines/index.js';
 import type { EventLog } from '../transport/index.js';
 import type { Clock } from './types.js';
+import { TokenCoalescer } from './token-coalescer.js';
 
 /** Inputs of one relay. */
 export interface RelayArgs {
@@ -39,7 +40,25 @@ export async function relayTask(a: RelayArgs): Promise<TaskOutcome> {
   let tokens = 0;
   let firstTokenAt: number | undefined;
   let finishReason: string | undefined;
-  const ended = (): Promise<TaskOutcome> => endCanceled(events, taskId, tokens, firstTokenAt, clock);
+  // Tokens go out in batches of what arrived together; the cancel check at the flush keeps the
+  // "no token after cancel" rule for tokens still pending when the cancel came in.
+  // A scheduled flush runs outside this function: a publish failure there is kept and rethrown here.
+  let publishFailure: unknown;
+  const coalescer = new TokenCoalescer((batch) => {
+    if (a.isCanceled() || publishFailure !== undefined) return;
+    try {
+      events.publish({ type: 'token', task_id: taskId, data: batch.length === 1 ? batch[0]! : { batch } });
+    } catch (err) {
+      publishFailure = err;
+    }
+  });
+  const checkPublished = (): void => {
+    if (publishFailure !== undefined) throw publishFailure;
+  };
+  const ended = (): Promise<TaskOutcome> => {
+    coalescer.discard();
+    return endCanceled(events, taskId, tokens, firstTokenAt, clock);
+  };
   try {
     const request = {
       model: dispatch.spec.model,
@@ -50,15 +69,18 @@ export async function relayTask(a: RelayArgs): Promise<TaskOutcome> {
     };
     for await (const chunk of adapter.stream(request, a.signal, { idleTimeoutMs: a.idleTimeoutMs })) {
       if (a.isCanceled()) break;
+      checkPublished();
       if (chunk.type === 'token') {
         if (firstTokenAt === undefined) firstTokenAt = clock.now();
-        events.publish({ type: 'token', task_id: taskId, data: { t: chunk.text, i: tokens } });
+        coalescer.push({ t: chunk.text, i: tokens });
         tokens += 1;
       } else if (chunk.finish_reason !== null) {
         finishReason = chunk.finish_reason;
       }
     }
     if (a.isCanceled()) return await ended();
+    coalescer.flush();
+    checkPublished();
     const decodeMs = firstTokenAt === undefined ? 0 : clock.now() - firstTokenAt;
     await events.publishDurable({
       type: 'end',
@@ -79,6 +101,7 @@ export async function relayTask(a: RelayArgs): Promise<TaskOutcome> {
     };
   } catch (err) {
     if (a.isCanceled()) return await ended();
+    coalescer.flush();
     const error = engineFailure(err, dispatch, tokens);
     if (tokens === 0 && error.code === 'WORKER_RESET') return { kind: 'retry', error };
     await events.publishDurable({ type: 'error', task_id: taskId, data: error });

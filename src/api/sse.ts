@@ -20,6 +20,8 @@ export type SseOutcome = 'completed' | 'disconnected' | 'failed' | 'shutdown';
 export interface SsePipeOptions {
   /** Opens the event iteration; the signal aborts when the client goes away. */
   open(signal: AbortSignal): AsyncIterable<SequencedTaskEvent>;
+  /** Turns an event into SSE text (one frame, or one per token of a batch). */
+  format(item: SequencedTaskEvent): string;
   /** Echoed in the `X-Correlation-Id` header. */
   correlationId: string;
   /** Idle interval before a heartbeat comment. */
@@ -43,11 +45,6 @@ function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
     res.on('close', done);
     signal.addEventListener('abort', done);
   });
-}
-
-/** Formats one event frame. */
-export function formatEvent({ seq, event }: SequencedTaskEvent): string {
-  return `id: ${seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
 }
 
 /**
@@ -89,7 +86,8 @@ export async function pipeTaskEvents(res: ServerResponse, opts: SsePipeOptions):
     for await (const item of opts.open(abort.signal)) {
       if (closed || abort.signal.aborted) break;
       active = true;
-      const flushed = res.write(formatEvent(item));
+      const text = opts.format(item);
+      const flushed = text === '' || res.write(text);
       if (isTerminalEvent(item.event)) break;
       if (!flushed) await drained(res, abort.signal);
     }

@@ -18,10 +18,23 @@ export const StartedEventSchema = z.object({
   }),
 });
 
+/** One token: its text and its 0-based index in the task's output. */
+export const TokenSchema = z.object({ t: z.string(), i: z.number().int().nonnegative() });
+export type Token = z.infer<typeof TokenSchema>;
+
+/** Most tokens one `token {batch}` event carries (the relay flushes a full batch at once). */
+export const MAX_TOKEN_BATCH = 256;
+
+/**
+ * `token {t, i}`, or `token {batch: [{t, i}, …]}`: the tokens that reached the relay together
+ * (seed-projects §A5 token micro-batching). On the bus the relay coalesces whatever arrived within
+ * one event-loop turn into one batch; SSE clients see one `token {t, i}` frame per token unless
+ * they ask for `?batch=true`.
+ */
 export const TokenEventSchema = z.object({
   type: z.literal('token'),
   task_id: z.string(),
-  data: z.object({ t: z.string(), i: z.number().int().nonnegative() }),
+  data: z.union([TokenSchema, z.object({ batch: z.array(TokenSchema).min(1).max(MAX_TOKEN_BATCH) })]),
 });
 
 export const MetricsEventSchema = z.object({
@@ -71,6 +84,11 @@ export type TaskEventType = TaskEvent['type'];
 export interface SequencedTaskEvent {
   seq: number;
   event: TaskEvent;
+}
+
+/** The tokens of a `token` event, single or batched. */
+export function tokensOf(data: z.infer<typeof TokenEventSchema>['data']): readonly Token[] {
+  return 'batch' in data ? data.batch : [data];
 }
 
 export function isTerminalEvent(e: TaskEvent): boolean {

@@ -49,9 +49,12 @@ export {
   EndEventSchema,
   ErrorEventSchema,
   TaskEventSchema,
+  TokenSchema,
+  MAX_TOKEN_BATCH,
   isTerminalEvent,
+  tokensOf,
 } from './events.js';
-export type { TaskEvent, TaskEventType, SequencedTaskEvent } from './events.js';
+export type { TaskEvent, TaskEventType, SequencedTaskEvent, Token } from './events.js';
 export {
   ReplicaHealthSchema,
   EngineLoadSchema,

@@ -339,6 +339,8 @@ describe('api-http - open server', () => {
     expectError(await call(h.base, 'GET', '/v2/tasks/lei/events', { headers: { 'last-event-id': 'abc' } }), 400, 'INVALID_PARAMS');
     expectError(await call(h.base, 'GET', '/v2/tasks/lei/events', { headers: { 'last-event-id': '-1' } }), 400, 'INVALID_PARAMS');
     expectError(await call(h.base, 'GET', '/v2/tasks/lei/events?last_event_id=1.5'), 400, 'INVALID_PARAMS');
+    expectError(await call(h.base, 'GET', '/v2/tasks/lei/events?last_event_id=0-1'), 400, 'INVALID_PARAMS');
+    expectError(await call(h.base, 'GET', '/v2/tasks/lei/events?last_event_id=3-'), 400, 'INVALID_PARAMS');
   });
 
   it('api-http - POST /v2/tasks/:id/cancel answers 204 with an empty body and the correlation id', async () => {
@@ -415,6 +417,38 @@ describe('api-http - open server', () => {
     const fromStart = await (await openStream(h.base, `/v2/tasks/${id}/events`)).rest();
     expect(fromStart).toHaveLength(5);
     expect(h.gw.eventsCalls[calls + 2]?.afterSeq).toBeUndefined();
+  });
+
+  it('api-http - a token batch is one frame per token: ids S-0…S-(n-2) then S; batch=true keeps it whole', async () => {
+    const id = 'sse-batch';
+    h.gw.addTask(specOf(id));
+    const batch = [0, 1, 2].map((i) => ({ t: `t${i}`, i }));
+    const seqs = [h.gw.push(id, { type: 'token', task_id: id, data: { batch } }), h.gw.push(id, tokenEvent(id, 3)), h.gw.push(id, endEvent(id, 4))];
+    const frames = await (await openStream(h.base, `/v2/tasks/${id}/events`)).rest();
+    expect(frames.map((f) => f.id)).toEqual([`${seqs[0]}-0`, `${seqs[0]}-1`, String(seqs[0]), String(seqs[1]), String(seqs[2])]);
+    expect(frames.slice(0, 4).map((f) => JSON.parse(f.data!) as unknown)).toEqual([...batch, { t: 't3', i: 3 }]);
+    const whole = await (await openStream(h.base, `/v2/tasks/${id}/events?batch=true`)).rest();
+    expect(whole.map((f) => f.id)).toEqual(seqs.map(String));
+    expect(JSON.parse(whole[0]!.data!)).toEqual({ batch });
+    expect(JSON.parse(whole[1]!.data!)).toEqual({ t: 't3', i: 3 });
+    expectError(await call(h.base, 'GET', `/v2/tasks/${id}/events?batch=maybe`), 400, 'INVALID_PARAMS');
+  });
+
+  it('api-http - Last-Event-ID S-k resumes right after token k of that batch', async () => {
+    const id = 'sse-batch-resume';
+    h.gw.addTask(specOf(id));
+    const batch = [0, 1, 2, 3].map((i) => ({ t: `t${i}`, i }));
+    const seqs = [h.gw.push(id, { type: 'token', task_id: id, data: { batch } }), h.gw.push(id, endEvent(id, 4))];
+    const calls = h.gw.eventsCalls.length;
+    const afterOne = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': `${seqs[0]}-1` })).rest();
+    expect(h.gw.eventsCalls[calls]?.afterSeq).toBe(seqs[0]! - 1);
+    expect(afterOne.map((f) => f.id)).toEqual([`${seqs[0]}-2`, String(seqs[0]), String(seqs[1])]);
+    expect(afterOne.slice(0, 2).map((f) => (JSON.parse(f.data!) as { i: number }).i)).toEqual([2, 3]);
+    const afterThird = await (await openStream(h.base, `/v2/tasks/${id}/events?batch=true&last_event_id=${seqs[0]}-2`)).rest();
+    expect(afterThird.map((f) => f.id)).toEqual([String(seqs[0]), String(seqs[1])]);
+    expect(JSON.parse(afterThird[0]!.data!)).toEqual({ batch: [batch[3]] });
+    const afterAll = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': String(seqs[0]) })).rest();
+    expect(afterAll.map((f) => f.id)).toEqual([String(seqs[1])]);
   });
 
   it('api-http - a client disconnect aborts the signal given to gateway.events', async () => {

@@ -41,9 +41,14 @@ describe('streaming - a task from admission to end', () => {
     expect(tokens).toHaveLength(24);
     expect(tokens.map((t) => t.data.i)).toEqual([...Array(24).keys()]);
     expect(events.at(-1)?.data.tokens_out).toBe(tokens.length);
-    // Every event carries an increasing id.
-    const ids = events.map((e) => Number(e.id));
-    expect(ids.every((id, i) => Number.isInteger(id) && (i === 0 || id > (ids[i - 1] ?? 0)))).toBe(true);
+    // Every event carries an increasing id: `S`, or `S-k` for token k of a batch stored as event S.
+    const ids = events.map((e) => {
+      const m = /^(\d+)(?:-(\d+))?$/.exec(e.id ?? '');
+      expect(m, `id ${e.id}`).not.toBeNull();
+      return [Number(m![1]), m![2] === undefined ? Number.POSITIVE_INFINITY : Number(m![2])] as const;
+    });
+    const increasing = ids.every(([s, k], i) => i === 0 || s > ids[i - 1]![0] || (s === ids[i - 1]![0] && k > ids[i - 1]![1]));
+    expect(increasing, JSON.stringify(events.map((e) => e.id))).toBe(true);
 
     const view = await getJson(`${drover.httpUrl}/v2/tasks/${taskId}`);
     expect(view.status).toBe(200);
@@ -68,6 +73,15 @@ describe('streaming - a task from admission to end', () => {
       });
       expect(resumed.events).toEqual(all.slice(cut + 1));
     }
+  });
+
+  it('with ?batch=true, token frames carry batches whose tokens are exactly 0…n-1, in order', async () => {
+    const taskId = await submit({ max_tokens: 40 });
+    const { events } = await readSse(`${drover.httpUrl}/v2/tasks/${taskId}/events?batch=true`);
+    const tokens = events.filter((e) => e.event === 'token').flatMap((e) => (Array.isArray(e.data.batch) ? (e.data.batch as Array<{ i: number }>) : [e.data as { i: number }]));
+    expect(tokens.map((t) => t.i)).toEqual([...Array(40).keys()]);
+    expect(events.every((e) => /^\d+$/.test(e.id ?? ''))).toBe(true);
+    expect(events.at(-1)?.data.tokens_out).toBe(40);
   });
 
   it('cancels mid-stream: end {canceled:true} and no token after it', async () => {

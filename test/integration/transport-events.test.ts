@@ -52,7 +52,7 @@ describe('transport events - reading', () => {
     await writeTask('other1', 2); // another task's events are not mixed in
     const events = await collect(transport.events.read('done1', {}));
     expect(events.map((e) => e.event.type)).toEqual(['started', 'token', 'token', 'token', 'token', 'token', 'end']);
-    expect(events.map((e) => (e.event.type === 'token' ? e.event.data.i : -1))).toEqual([-1, 0, 1, 2, 3, 4, -1]);
+    expect(events.map((e) => (e.event.type === 'token' && 'i' in e.event.data ? e.event.data.i : -1))).toEqual([-1, 0, 1, 2, 3, 4, -1]);
     const seqs = events.map((e) => e.seq);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(seqs.at(-1)).toBe(endSeq);

@@ -14,6 +14,7 @@ import {
 } from '../../protocols/index.js';
 import { streamErrorEnvelope } from '../errors.js';
 import { pipeTaskEvents } from '../sse.js';
+import { EventFormatter, parseEventId, type ResumeCursor } from '../event-ids.js';
 import type { TaskGateway } from '../types.js';
 
 /** Options of the task routes plugin. */
@@ -31,7 +32,6 @@ export const TASK_BODY_LIMIT = 2 * 1024 * 1024;
 
 /** Ids Drover can have issued (the TaskRequest id rule); anything else is unknown without a lookup. */
 const TASK_ID = /^[A-Za-z0-9_-]{1,128}$/;
-const LAST_EVENT_ID = /^\d{1,15}$/;
 
 interface IdParams {
   id: string;
@@ -40,6 +40,7 @@ interface IdParams {
 interface EventsQuery {
   last_event_id?: unknown;
   verbose?: unknown;
+  batch?: unknown;
 }
 
 function unknownTask(id: string): DroverError {
@@ -52,14 +53,20 @@ function admitted(admission: AdmissionResponse): AdmissionResponse {
   return { ...admission, streams: { sse, sse_verbose: `${sse}?verbose=true` } };
 }
 
-/** `Last-Event-ID` header, else `?last_event_id=`: a stream sequence, or undefined for "from the start". */
-function afterSeqOf(header: string | string[] | undefined, query: unknown): number | undefined {
+/** `Last-Event-ID` header, else `?last_event_id=`: an event id (`S` or `S-k`), or undefined for "from the start". */
+function resumeCursorOf(header: string | string[] | undefined, query: unknown): ResumeCursor | undefined {
   const raw = header ?? query;
   if (raw === undefined || raw === '') return undefined;
-  if (typeof raw !== 'string' || !LAST_EVENT_ID.test(raw)) {
-    throw new DroverError('INVALID_PARAMS', 'Last-Event-ID must be a non-negative integer event id');
-  }
-  return Number(raw);
+  const cursor = typeof raw === 'string' ? parseEventId(raw) : undefined;
+  if (cursor === undefined) throw new DroverError('INVALID_PARAMS', 'Last-Event-ID must be an event id this server sent (`<seq>` or `<seq>-<k>`)');
+  return cursor;
+}
+
+/** `?batch=true` asks for `token {batch}` frames; anything but true/false is INVALID_PARAMS. */
+function batchedOf(query: unknown): boolean {
+  if (query === undefined || query === 'false') return false;
+  if (query === 'true' || query === '') return true;
+  throw new DroverError('INVALID_PARAMS', 'batch must be true or false');
 }
 
 /** Registers POST /v2/tasks, GET /v2/tasks/:id, GET /v2/tasks/:id/events, POST /v2/tasks/:id/cancel. */
@@ -94,11 +101,13 @@ export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { g
   app.get<{ Params: IdParams; Querystring: EventsQuery }>('/v2/tasks/:id/events', eventsRoute, async (request, reply) => {
     // `?verbose=true` is accepted (the admission advertises it); every event is sent either way.
     const { id } = request.params;
-    const afterSeq = afterSeqOf(request.headers['last-event-id'], request.query.last_event_id);
+    const cursor = resumeCursorOf(request.headers['last-event-id'], request.query.last_event_id);
+    const formatter = new EventFormatter(batchedOf(request.query.batch), cursor);
     if (!TASK_ID.test(id) || (await gateway.get(id)) === undefined) throw unknownTask(id);
     reply.hijack();
     const outcome = await pipeTaskEvents(reply.raw, {
-      open: (signal) => gateway.events(id, afterSeq, signal),
+      open: (signal) => gateway.events(id, cursor?.afterSeq, signal),
+      format: (item) => formatter.format(item),
       correlationId: request.id,
       heartbeatMs,
       onError: (err) => streamErrorEnvelope(request, err),
