@@ -35,6 +35,7 @@ import {
   PriorityQueues,
   admissionView,
   backoffMs,
+  type AdmissionDecision,
   decide,
   decideAdmission,
   predictStartMs,
@@ -53,6 +54,8 @@ import { buildPoolViews } from './pool-views.js';
 /** Messages of the PlacementActor. */
 export const PlacementMsgSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('task.submit'), submit: SubmitTaskSchema }),
+  /** The record write a submit started has finished: `created` false means the id was taken. */
+  z.object({ type: z.literal('task.recorded'), task_id: z.string(), created: z.boolean(), failure: z.string().optional() }),
   z.object({ type: z.literal('task.cancel'), task_id: z.string() }),
   z.object({ type: z.literal('task.exited'), task_id: z.string(), outcome: TaskOutcomeSchema }),
   z.object({ type: z.literal('pool.status'), status: PoolStatusSchema }),
@@ -91,9 +94,19 @@ interface HeldTask {
   dispatched_at?: number;
 }
 
+/** A submit whose record is being written: it holds a queue place and waits for its answer. */
+interface Admitting {
+  submit: SubmitTask;
+  admitted_at: number;
+  resolve: (response: AdmissionResponse) => void;
+  reject: (err: DroverError) => void;
+}
+
 interface PlacementState {
   queues: PriorityQueues;
   queued: Map<string, HeldTask>;
+  /** Submits between their admission check and their durable record, by task id. */
+  admitting: Map<string, Admitting>;
   running: Map<string, HeldTask>;
   pools: Map<string, PoolStatus>;
   replicas: Map<string, ReplicaStatus>;
@@ -179,27 +192,27 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     metrics.slotsBusy.set({ pool_id: poolId, replica_id: replicaId }, n);
   }
 
-  /** Ends a task that never reached a TaskActor (queued, evicted, expired, exhausted, crashed). */
-  async function endHeld(t: HeldTask, end: { error: ErrorEnvelope } | { canceled: true }, ctx: ActorContext<PlacementMsg>): Promise<void> {
+  /**
+   * Ends a task that never reached a TaskActor (queued, evicted, expired, exhausted, crashed). The
+   * terminal event is written without holding the mailbox; the returned promise settles once it is
+   * durable (a cancel answers then), and never rejects.
+   */
+  function endHeld(t: HeldTask, end: { error: ErrorEnvelope } | { canceled: true }, ctx: ActorContext<PlacementMsg>): Promise<void> {
     const taskId = t.spec.task_id;
     const now = ctx.clock.now();
-    try {
-      if ('error' in end) {
-        await events.publishDurable({ type: 'error', task_id: taskId, data: end.error });
-      } else {
-        await events.publishDurable({
-          type: 'end',
-          task_id: taskId,
-          data: { tokens_out: 0, decode_ms: 0, decode_time_ms: 0, canceled: true },
-        });
-      }
-    } catch (err) {
-      ctx.log.error({ task_id: taskId, err }, 'could not publish the terminal event');
-    }
+    const written = events
+      .publishDurable('error' in end
+        ? { type: 'error', task_id: taskId, data: end.error }
+        : { type: 'end', task_id: taskId, data: { tokens_out: 0, decode_ms: 0, decode_time_ms: 0, canceled: true } })
+      .then(
+        () => undefined,
+        (err: unknown) => ctx.log.error({ task_id: taskId, err }, 'could not publish the terminal event'),
+      );
     void records.update(taskId, 'error' in end
       ? { state: 'failed', ended_at: now, error: end.error }
       : { state: 'canceled', ended_at: now, canceled: true });
     metrics.tasksEnded.inc({ outcome: 'error' in end ? 'failed' : 'canceled' });
+    return written;
   }
 
   function dispatch(state: PlacementState, t: HeldTask, replica: ReplicaStatus, ctx: ActorContext<PlacementMsg>): void {
@@ -238,7 +251,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
   }
 
   /** Dispatches every queued task that fits now, in dispatch order. */
-  async function pump(state: PlacementState, ctx: ActorContext<PlacementMsg>): Promise<void> {
+  function pump(state: PlacementState, ctx: ActorContext<PlacementMsg>): void {
     if (state.queues.size === 0) return;
     const snaps = snapshots(state);
     let free = 0;
@@ -267,86 +280,125 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
       state.queues.remove(held.spec.task_id);
       state.queued.delete(held.spec.task_id);
       metrics.placementDecisions.inc({ outcome: 'infeasible' });
-      await endHeld(held, { error }, ctx);
+      void endHeld(held, { error }, ctx);
     }
     refreshQueueGauges(state);
   }
 
-  async function onSubmit(state: PlacementState, submit: SubmitTask, ctx: ActorContext<PlacementMsg>): Promise<AdmissionResponse> {
+  /**
+   * Admission, first half: every check that needs no I/O, then the record write is started and the
+   * task holds a queue place meanwhile, so the mailbox never waits on storage. The answer comes
+   * from {@link onRecorded} once the record is durable.
+   */
+  function onSubmit(state: PlacementState, submit: SubmitTask, ctx: ActorContext<PlacementMsg>): Promise<AdmissionResponse> {
     const { spec, correlation_id } = submit;
-    const reject = (err: DroverError): never => {
-      metrics.tasksRejected.inc({ reason: err.code });
-      throw err;
-    };
-    if (state.queued.has(spec.task_id) || state.running.has(spec.task_id)) {
-      reject(new DroverError('TASK_EXISTS', `task ${spec.task_id} was already admitted`));
+    const taskId = spec.task_id;
+    if (state.queued.has(taskId) || state.running.has(taskId) || state.admitting.has(taskId)) {
+      refuse(new DroverError('TASK_EXISTS', `task ${taskId} was already admitted`));
     }
-    if (spec.deadline_ms <= 0) reject(new DroverError('DEADLINE_UNMET', 'deadline_ms must be positive'));
+    if (spec.deadline_ms <= 0) refuse(new DroverError('DEADLINE_UNMET', 'deadline_ms must be positive'));
     const probe = decide({ replicas: snapshots(state), job: jobOf(newHeld(spec, correlation_id, 0)) });
     if (probe.kind === 'infeasible') {
-      reject(new DroverError(probe.code, probe.reason, probe.code === 'INVALID_PARAMS' ? {} : { retryAfterMs: 1_000 }));
+      refuse(new DroverError(probe.code, probe.reason, probe.code === 'INVALID_PARAMS' ? {} : { retryAfterMs: 1_000 }));
     }
-    const admission = decideAdmission(admissionView(state.queues), { priority: spec.priority }, deps.admission);
-    if (admission.kind === 'reject') {
-      metrics.backpressureEvents.inc({ policy: deps.admission.policy });
-      const wait = backoffMs(state.queues.size, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
-      reject(new DroverError(admission.code, `admission queue is full (${state.queues.size}/${deps.admission.capacity}, policy ${deps.admission.policy})`, {
-        retryAfterMs: wait,
-        policyLabel: deps.admission.policy,
-      }));
-    }
+    // Submits still writing their record count as queued, so a burst cannot overfill the queue.
+    const view = admissionView(state.queues);
+    view.size += state.admitting.size;
+    refuseIfFull(state, decideAdmission(view, { priority: spec.priority }, deps.admission));
     const now = ctx.clock.now();
-    const record: TaskRecord = {
-      task_id: spec.task_id,
-      spec,
-      state: 'queued',
-      owner: deps.nodeId,
-      correlation_id,
-      admitted_at: now,
-      attempts: 0,
-    };
-    if (!(await records.create(record))) reject(new DroverError('TASK_EXISTS', `task ${spec.task_id} already exists`));
-    if (admission.kind === 'evict-then-admit') {
-      const victim = state.queued.get(admission.victim.task_id);
-      state.queues.remove(admission.victim.task_id);
-      state.queued.delete(admission.victim.task_id);
-      metrics.backpressureEvents.inc({ policy: deps.admission.policy });
-      if (victim !== undefined) {
-        const wait = backoffMs(state.queues.size, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
-        await endHeld(victim, {
-          error: makeEnvelope('QUEUE_FULL_DROP_LRU', 'evicted from a full queue to admit newer work (policy drop-lru)', {
-            retry_after_ms: wait,
-            policy_label: 'drop-lru',
-            correlation_id: victim.correlation_id,
-          }),
-        }, ctx);
-      }
-    }
-    const held = newHeld(spec, correlation_id, now);
-    state.queued.set(spec.task_id, held);
-    state.queues.enqueue(toEntry(held));
-    metrics.tasksEnqueued.inc({ priority: spec.priority });
-    const position = state.queues.position(spec.task_id) ?? 0;
-    held.queue_position = position;
-    held.predicted_start_ms = predictStartMs(position, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
-    await pump(state, ctx);
-    return {
-      task_id: spec.task_id,
-      queue_position: held.queue_position,
-      predicted_start_ms: held.predicted_start_ms,
-      backoff_ms: 0,
-    };
+    const record: TaskRecord = { task_id: taskId, spec, state: 'queued', owner: deps.nodeId, correlation_id, admitted_at: now, attempts: 0 };
+    return new Promise<AdmissionResponse>((resolve, reject) => {
+      state.admitting.set(taskId, { submit, admitted_at: now, resolve, reject });
+      records.create(record).then(
+        (created) => ctx.self.tell({ type: 'task.recorded', task_id: taskId, created }),
+        (err: unknown) => ctx.self.tell({ type: 'task.recorded', task_id: taskId, created: false, failure: err instanceof Error ? err.message : String(err) }),
+      );
+    });
   }
 
-  async function onCancel(state: PlacementState, taskId: string, ctx: ActorContext<PlacementMsg>): Promise<void> {
+  /** Admission, second half: the record is durable (or the id was taken); queue the task and answer. */
+  function onRecorded(state: PlacementState, msg: Extract<PlacementMsg, { type: 'task.recorded' }>, ctx: ActorContext<PlacementMsg>): void {
+    const taskId = msg.task_id;
+    const pending = state.admitting.get(taskId);
+    if (pending === undefined) {
+      // Placement restarted between the two halves: the asker got an error; the record (if written)
+      // is recovered as queued on the next start.
+      ctx.log.warn({ task_id: taskId, created: msg.created }, 'record written for a submit this incarnation does not know');
+      return;
+    }
+    state.admitting.delete(taskId);
+    try {
+      if (msg.failure !== undefined) throw new DroverError('INTERNAL', `could not record task ${taskId}: ${msg.failure}`);
+      if (!msg.created) refuse(new DroverError('TASK_EXISTS', `task ${taskId} already exists`));
+      const { spec, correlation_id } = pending.submit;
+      const view = admissionView(state.queues);
+      view.size += state.admitting.size;
+      const admission = decideAdmission(view, { priority: spec.priority }, deps.admission);
+      if (admission.kind === 'reject') {
+        // Rare: the queue filled up while the record was written. Take the record back, so a retry
+        // with the same task id is admitted.
+        void records.discard(taskId);
+        refuseIfFull(state, admission);
+      }
+      if (admission.kind === 'evict-then-admit') evict(state, admission.victim.task_id, ctx);
+      const held = newHeld(spec, correlation_id, pending.admitted_at);
+      state.queued.set(taskId, held);
+      state.queues.enqueue(toEntry(held));
+      metrics.tasksEnqueued.inc({ priority: spec.priority });
+      const position = state.queues.position(taskId) ?? 0;
+      held.queue_position = position;
+      held.predicted_start_ms = predictStartMs(position, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
+      pump(state, ctx);
+      pending.resolve({ task_id: taskId, queue_position: held.queue_position, predicted_start_ms: held.predicted_start_ms, backoff_ms: 0 });
+    } catch (err) {
+      if (!(err instanceof DroverError)) throw err;
+      pending.reject(err);
+    }
+  }
+
+  /** Counts a refused submit and throws its error (the submit handlers turn it into the answer). */
+  function refuse(err: DroverError): never {
+    metrics.tasksRejected.inc({ reason: err.code });
+    throw err;
+  }
+
+  /** Throws the 429 an admission decision of `reject` means. */
+  function refuseIfFull(state: PlacementState, admission: AdmissionDecision): void {
+    if (admission.kind !== 'reject') return;
+    metrics.backpressureEvents.inc({ policy: deps.admission.policy });
+    const wait = backoffMs(state.queues.size, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
+    refuse(new DroverError(admission.code, `admission queue is full (${state.queues.size}/${deps.admission.capacity}, policy ${deps.admission.policy})`, {
+      retryAfterMs: wait,
+      policyLabel: deps.admission.policy,
+    }));
+  }
+
+  /** Ends a queued task with QUEUE_FULL_DROP_LRU to make room for newer work. */
+  function evict(state: PlacementState, taskId: string, ctx: ActorContext<PlacementMsg>): void {
+    const victim = state.queued.get(taskId);
+    state.queues.remove(taskId);
+    state.queued.delete(taskId);
+    metrics.backpressureEvents.inc({ policy: deps.admission.policy });
+    if (victim === undefined) return;
+    const wait = backoffMs(state.queues.size, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
+    void endHeld(victim, {
+      error: makeEnvelope('QUEUE_FULL_DROP_LRU', 'evicted from a full queue to admit newer work (policy drop-lru)', {
+        retry_after_ms: wait,
+        policy_label: 'drop-lru',
+        correlation_id: victim.correlation_id,
+      }),
+    }, ctx);
+  }
+
+  function onCancel(state: PlacementState, taskId: string, ctx: ActorContext<PlacementMsg>): void {
     const queued = state.queued.get(taskId);
     if (queued !== undefined) {
       state.queues.remove(taskId);
       state.queued.delete(taskId);
       metrics.tasksCanceled.inc({ reason: 'queued' });
-      await endHeld(queued, { canceled: true }, ctx);
       refreshQueueGauges(state);
-      ctx.reply({ task_id: taskId, outcome: 'dequeued' } satisfies CancelReply);
+      // Answered once `end {canceled}` is durable, so the canceled stream is complete by then.
+      ctx.reply(endHeld(queued, { canceled: true }, ctx).then((): CancelReply => ({ task_id: taskId, outcome: 'dequeued' })));
       return;
     }
     if (state.running.has(taskId)) {
@@ -363,7 +415,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     ctx.reply({ task_id: taskId, outcome: 'already_ended' } satisfies CancelReply);
   }
 
-  async function onExited(state: PlacementState, taskId: string, outcome: TaskOutcome, ctx: ActorContext<PlacementMsg>): Promise<void> {
+  function onExited(state: PlacementState, taskId: string, outcome: TaskOutcome, ctx: ActorContext<PlacementMsg>): void {
     const held = state.running.get(taskId);
     if (held === undefined) return; // duplicate report (crash after a report): the slot is already free
     state.running.delete(taskId);
@@ -411,7 +463,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
           state.queues.requeueFront(toEntry(held));
           metrics.tasksRetried.inc({ pool_id: poolId });
         } else {
-          await endHeld(held, {
+          void endHeld(held, {
             error: makeEnvelope('REPLICA_EXHAUSTED', `engine failed before the first token on ${held.attempts} attempt(s): ${outcome.error.message}`, {
               correlation_id: held.correlation_id,
               retry_after_ms: 1_000,
@@ -421,12 +473,12 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
         break;
       }
       case 'crashed':
-        await endHeld(held, {
+        void endHeld(held, {
           error: makeEnvelope('INTERNAL', `task actor crashed: ${outcome.message}`, { correlation_id: held.correlation_id }),
         }, ctx);
         break;
     }
-    await pump(state, ctx);
+    pump(state, ctx);
   }
 
   function onPoolStatus(state: PlacementState, status: PoolStatus): void {
@@ -443,13 +495,13 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     metrics.replicasReady.set({ pool_id: status.pool_id }, ready);
   }
 
-  async function onTick(state: PlacementState, ctx: ActorContext<PlacementMsg>): Promise<void> {
+  function onTick(state: PlacementState, ctx: ActorContext<PlacementMsg>): void {
     const expired = state.queues.expire(ctx.clock.now());
     for (const entry of expired) {
       const held = state.queued.get(entry.task_id);
       state.queued.delete(entry.task_id);
       if (held === undefined) continue;
-      await endHeld(held, {
+      void endHeld(held, {
         error: makeEnvelope('DEADLINE_UNMET', `task did not start within deadline_ms=${held.spec.deadline_ms}`, { correlation_id: held.correlation_id }),
       }, ctx);
     }
@@ -485,7 +537,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
         state.queued.set(record.task_id, held);
         state.queues.enqueue(toEntry(held));
       } else if (record.state === 'running') {
-        await endHeld(held, {
+        void endHeld(held, {
           error: makeEnvelope('WORKER_RESET', 'drover restarted while this task was streaming; resubmit it', {
             correlation_id: record.correlation_id,
             retry_after_ms: 0,
@@ -522,6 +574,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
       const state: PlacementState = {
         queues: new PriorityQueues(),
         queued: new Map(),
+        admitting: new Map(),
         running: new Map(),
         pools: new Map(),
         replicas: new Map(),
@@ -540,27 +593,30 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
         case 'task.submit':
           // A refusal is an expected answer, not a crash: it goes back to the asker as a rejection.
           try {
-            ctx.reply(await onSubmit(state, msg.submit, ctx));
+            ctx.reply(settledLater(onSubmit(state, msg.submit, ctx)));
           } catch (err) {
             if (!(err instanceof DroverError)) throw err;
             ctx.reply(rejection(err));
           }
           break;
+        case 'task.recorded':
+          onRecorded(state, msg, ctx);
+          break;
         case 'task.cancel':
-          await onCancel(state, msg.task_id, ctx);
+          onCancel(state, msg.task_id, ctx);
           break;
         case 'task.exited':
-          await onExited(state, msg.task_id, msg.outcome, ctx);
+          onExited(state, msg.task_id, msg.outcome, ctx);
           break;
         case 'pool.status':
           onPoolStatus(state, msg.status);
-          await pump(state, ctx);
+          pump(state, ctx);
           break;
         case 'pools.query':
           ctx.reply(buildPoolViews(state.pools, state.busy, state.queued, msg.pool_id));
           break;
         case 'tick':
-          await onTick(state, ctx);
+          onTick(state, ctx);
           break;
       }
       return state;
@@ -568,12 +624,22 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     async onStop(state, _reason, ctx) {
       if (state === undefined) return;
       ctx.clock.clearTimeout(state.timer);
+      for (const pending of state.admitting.values()) {
+        pending.reject(new DroverError('INTERNAL', `the scheduler stopped while admitting task ${pending.submit.spec.task_id}; resubmit it`));
+      }
+      state.admitting.clear();
       // Not awaited: an in-flight request handler may be waiting on an ask to this very actor,
       // which is only answered once this stop (or restart) completes.
       for (const sub of state.subscriptions) void sub.unsubscribe();
       await records.flush();
     },
   };
+}
+
+/** `answer` for `ctx.reply`, marked handled: if the ask timed out, nobody awaits it any more. */
+function settledLater<T>(answer: Promise<T>): Promise<T> {
+  answer.catch(() => undefined);
+  return answer;
 }
 
 /** A rejected promise for `ctx.reply` that never counts as unhandled (the ask may have timed out). */

@@ -77,6 +77,24 @@ export class TaskRecordWriter {
     return entry.chain;
   }
 
+  /**
+   * Deletes a record this writer just created (an admission refused after the write), after its
+   * earlier writes, if nobody else wrote it since.
+   */
+  discard(taskId: string): Promise<void> {
+    const entry = this.cache.get(taskId);
+    if (entry === undefined) return Promise.resolve();
+    this.cache.delete(taskId);
+    entry.chain = entry.chain.then(async () => {
+      try {
+        if (!(await this.kv.deleteAt(taskId, entry.revision))) this.log.error({ task_id: taskId }, 'task record changed under us (revision conflict); not deleting');
+      } catch (err) {
+        this.log.error({ task_id: taskId, err }, 'task record delete failed');
+      }
+    });
+    return entry.chain;
+  }
+
   /** Waits for every pending write (shutdown, tests). */
   async flush(): Promise<void> {
     await Promise.all([...this.cache.values()].map((c) => c.chain));
