@@ -130,7 +130,7 @@ interface PendingAsk {
 }
 
 /**
- * What travels through a nact mailbox. Child notifications carry the parent's epoch at the
+ * What travels through an actor's inbox. Child notifications carry the parent's epoch at the
  * child's spawn, so that a notification from a previous incarnation's child is ignored.
  */
 type Envelope =
@@ -139,6 +139,9 @@ type Envelope =
   | { kind: 'stop-self' }
   | { kind: 'child-exit'; epoch: number; exit: ChildExit }
   | { kind: 'child-escalated'; epoch: number; child: string; path: string; error: unknown };
+
+/** Envelopes one drain handles before it lets the event loop run (see `Cell.post`). */
+const MAX_ENVELOPES_PER_TURN = 256;
 
 /** A supervisor: the system root or an actor. */
 interface Parent {
@@ -265,7 +268,8 @@ class Cell implements Parent {
   readonly path: string;
   readonly log: Logger;
   readonly ref: ActorRef<unknown>;
-  readonly nactRef: Ref<Envelope>;
+  /** nact carries only a "drain your inbox" signal for this cell (see `post`). */
+  readonly nactRef: Ref<undefined>;
   /** The parent's epoch when this child was spawned. */
   private readonly parentEpoch: number;
   private readonly behavior: Behavior<unknown, unknown>;
@@ -276,8 +280,12 @@ class Cell implements Parent {
   private cleaned = true;
   /** Timestamps of the restarts inside the current window. */
   private restarts: number[] = [];
-  /** User messages dispatched to nact and not yet picked up. */
+  /** User messages posted and not yet picked up. */
   private queued = 0;
+  /** Envelopes waiting for the running (or scheduled) drain, in arrival order. */
+  private readonly inbox: Envelope[] = [];
+  /** A drain is scheduled with nact or running. */
+  private draining = false;
   private processing = false;
   private stopSelfRequested = false;
   private stopping: Promise<void> | undefined;
@@ -299,7 +307,7 @@ class Cell implements Parent {
     this.ref = new CellRef(this);
     this.nactRef = nactSpawn(
       parent.nactRef,
-      (_state: undefined, env: Envelope): Promise<undefined> => this.process(env),
+      (): Promise<undefined> => this.drain(),
       core.nextInternalName(),
       {
         onCrash: (_msg, error, ctx) => {
@@ -309,7 +317,7 @@ class Cell implements Parent {
         },
       },
     );
-    dispatch(this.nactRef, { kind: 'init' });
+    this.post({ kind: 'init' });
   }
 
   get kind(): ChildKind {
@@ -381,11 +389,40 @@ class Cell implements Parent {
       return new Error(`actor ${this.path} is restarting and its buffer is full`);
     }
     this.queued++;
-    dispatch(this.nactRef, { kind: 'message', msg: payload, ask });
+    this.post({ kind: 'message', msg: payload, ask });
     return undefined;
   }
 
   // --- processing (the nact handler) ---------------------------------------------------------
+
+  /**
+   * Queues an envelope. nact runs one message per `setImmediate`, so an actor fed through it
+   * handles at most one message per event-loop turn, and a busy process's turns are long (the
+   * placement actor capped admission at ~250 messages/s). Envelopes therefore wait in this cell's
+   * own inbox, and nact only carries a "drain" signal when the inbox was idle: one turn handles
+   * everything that arrived, still one at a time and in order.
+   */
+  private post(env: Envelope): void {
+    this.inbox.push(env);
+    if (this.draining) return;
+    this.draining = true;
+    dispatch(this.nactRef, undefined);
+  }
+
+  /** Handles queued envelopes in order; after a full batch it yields the turn (timers, I/O) and resumes. */
+  private async drain(): Promise<undefined> {
+    for (let handled = 0; handled < MAX_ENVELOPES_PER_TURN; handled += 1) {
+      const env = this.inbox.shift();
+      if (env === undefined) {
+        this.draining = false;
+        return undefined;
+      }
+      await this.process(env);
+    }
+    if (this.inbox.length > 0) dispatch(this.nactRef, undefined);
+    else this.draining = false;
+    return undefined;
+  }
 
   private async process(env: Envelope): Promise<undefined> {
     if (env.kind === 'message') this.queued--;
@@ -479,7 +516,7 @@ class Cell implements Parent {
       case 'resume':
         if (env.kind === 'child-escalated') {
           // The parent survived its child's escalation: tell it the child is gone.
-          dispatch(this.nactRef, {
+          this.post({
             kind: 'child-exit',
             epoch: this.epoch,
             exit: { child: env.child, reason: { kind: 'escalated', error: env.error } },
@@ -605,7 +642,7 @@ class Cell implements Parent {
 
   private requestStopSelf(): void {
     if (this.processing) this.stopSelfRequested = true;
-    else if (this.alive) dispatch(this.nactRef, { kind: 'stop-self' });
+    else if (this.alive) this.post({ kind: 'stop-self' });
   }
 
   // --- Parent --------------------------------------------------------------------------------
@@ -622,12 +659,12 @@ class Cell implements Parent {
   }
 
   childExited(exit: ChildExit, epoch: number): void {
-    if (this.alive) dispatch(this.nactRef, { kind: 'child-exit', epoch, exit });
+    if (this.alive) this.post({ kind: 'child-exit', epoch, exit });
   }
 
   childEscalated(child: Cell, error: unknown, epoch: number): void {
     if (this.alive) {
-      dispatch(this.nactRef, { kind: 'child-escalated', epoch, child: child.name, path: child.path, error });
+      this.post({ kind: 'child-escalated', epoch, child: child.name, path: child.path, error });
     }
   }
 
