@@ -17,6 +17,7 @@ import {
   type StreamConfig,
 } from 'nats';
 import type { Logger } from 'pino';
+import { coalesceWritesPerTurn } from './write-coalescing.js';
 import type { ZodType } from 'zod';
 import { STREAMS } from '../protocols/index.js';
 import { NatsBus } from './bus.js';
@@ -104,6 +105,7 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
     waitOnFirstConnect: false,
   });
   void watchStatus(nc, log).catch((err: unknown) => log.error({ err }, 'NATS status watcher failed'));
+  if (!coalesceWritesPerTurn(nc)) log.warn('nats.js internals changed: socket writes are not coalesced per turn (slower, still correct)');
   try {
     const jsm = await nc.jetstreamManager({ timeout: JS_API_TIMEOUT_MS });
     if (opts.manageStreams !== false) {
