@@ -93,4 +93,23 @@ describe('admission - full queue', () => {
     await expect.poll(() => state(d, i2.body?.task_id)).toBe('queued');
     await cancelAll(d, [running.body?.task_id, i1.body?.task_id, i2.body?.task_id]);
   });
+
+  it('a burst of concurrent submits (records written in parallel) never overfills the queue or admits an id twice', async () => {
+    const d = await start('reject');
+    const running = await submit(d, 'interactive');
+    await expect.poll(() => state(d, running.body?.task_id)).toBe('running');
+    // Ten at once while every record write is in flight: exactly `capacity` (2) are admitted.
+    const burst = await Promise.all(Array.from({ length: 10 }, () => submit(d, 'batch')));
+    const statuses = burst.map((r) => r.status).sort();
+    expect(statuses).toEqual([202, 202, ...Array<number>(8).fill(429)]);
+    const admitted = burst.filter((r) => r.status === 202);
+    expect(admitted.map((r) => r.body?.queue_position).sort()).toEqual([0, 1]);
+    await cancelAll(d, [running.body?.task_id, ...admitted.map((r) => r.body?.task_id)]);
+
+    // The same explicit task_id twice at once: one 202, one 409 TASK_EXISTS.
+    const body = { model: DEFAULT_MODEL, prompt: 'p', task_id: 'same-id-twice', max_tokens: 2 };
+    const twins = await Promise.all([postJson(`${d.httpUrl}/v2/tasks`, body), postJson(`${d.httpUrl}/v2/tasks`, body)]);
+    expect(twins.map((r) => r.status).sort()).toEqual([202, 409]);
+    expect(twins.find((r) => r.status === 409)?.body).toMatchObject({ code: 'TASK_EXISTS' });
+  });
 });

@@ -184,6 +184,31 @@ describe('runtime - messages', () => {
     expect(log).toEqual(Array.from({ length: 10 }, (_, n) => [`start:${n}`, `end:${n}`]).flat());
   });
 
+  it('handles every message that arrived before a turn within that turn, yielding after a full batch', async () => {
+    const ref = system.spawn('batch', counter(), { kind: 'permanent' });
+    await ref.ask({ type: 'get' }); // initialised and idle
+    const read = (): Promise<CounterState> => ref.ask<CounterState>({ type: 'get' });
+    for (let i = 0; i < 100; i++) ref.tell({ type: 'inc' });
+    // One turn: nact delivers the drain signal with one setImmediate, the drain handles all 100
+    // (one message per turn would have handled one).
+    await new Promise<void>((r) => setImmediate(r));
+    await new Promise<void>((r) => setImmediate(r));
+    expect((await read()).n).toBe(100);
+    // 600 messages: a drain stops after 256 and lets the loop run before it takes the rest.
+    let handled = 0;
+    const counted = system.spawn<null, 'inc'>('batch-count', { init: () => null, receive: (s) => ((handled += 1), s) }, { kind: 'permanent' });
+    await until(() => counted.alive, 'spawn');
+    await new Promise<void>((r) => setImmediate(r));
+    for (let i = 0; i < 600; i++) counted.tell('inc');
+    const seen: number[] = [];
+    await until(() => {
+      seen.push(handled);
+      return handled === 600;
+    }, 'all 600 handled');
+    expect(seen).toContain(256);
+    expect(seen).toContain(512);
+  });
+
   it('carries state from one message to the next and answers asks', async () => {
     const ref = system.spawn('counter', counter(), { kind: 'permanent' });
     ref.tell({ type: 'inc' });
