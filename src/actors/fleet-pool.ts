@@ -24,7 +24,7 @@ import {
   type Reputation,
   type Strictness,
 } from '../protocols/index.js';
-import { excludedHosts, filterAndRankOffers, reactToHostFailure, recordOutcome } from '../policy/index.js';
+import { excludedHosts, filterAndRankOffers, loadChanged, reactToHostFailure, recordOutcome, shouldRepublish } from '../policy/index.js';
 import type { Provider } from '../providers/index.js';
 import type { Bus, KvStore, Subscription } from '../transport/index.js';
 import type { DroverMetrics } from '../observability/metrics.js';
@@ -92,6 +92,9 @@ interface FleetPoolState {
   spentClosed: number;
   timer: unknown;
   publishTimer: unknown;
+  /** A replica's load changed since the last status publish. */
+  loadChanged: boolean;
+  lastPublishedAt: number;
   control: Subscription | undefined;
   reconciling: boolean;
   /** Start-up reconciliation with the provider succeeded; nothing is rented before it has. */
@@ -110,6 +113,8 @@ const FAILED_HOST_COOLDOWN_MS = 600_000;
 const UNKNOWN_BUDGET = { max: 6, withinMs: 3_600_000 } as const;
 /** How often labelled instances without a live host are looked for (destroys that failed, strays). */
 const SWEEP_MS = 60_000;
+/** An unchanged pool status is republished this often (placement restarts pick it up). */
+const STATUS_REFRESH_MS = 10_000;
 
 /** KV keys allow `[-/_=.a-zA-Z0-9]`: everything else becomes `_`. */
 function kvSafe(s: string): string {
@@ -163,6 +168,8 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
   }
 
   function publish(s: FleetPoolState, ctx: ActorContext<FleetPoolMsg>): void {
+    s.loadChanged = false;
+    s.lastPublishedAt = ctx.clock.now();
     deps.bus.publish(subjects.poolStatus(pool.id), status(s, ctx));
     const m = deps.metrics;
     if (m !== undefined) {
@@ -417,6 +424,8 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
         spentClosed: 0,
         timer: undefined,
         publishTimer: undefined,
+        loadChanged: false,
+        lastPublishedAt: 0,
         control: undefined,
         reconciling: false,
         providerReconciled: false,
@@ -451,7 +460,10 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
           await reconcile(s, ctx);
           return s;
         case 'pool.publish':
-          publish(s, ctx);
+          // Changes of state publish at once; this heartbeat carries load changes, and otherwise
+          // refreshes a late subscriber (a restarted placement) without resending an unchanged
+          // list of a thousand replicas every tick.
+          if (shouldRepublish({ loadChanged: s.loadChanged, sinceLastPublishMs: ctx.clock.now() - s.lastPublishedAt, refreshMs: STATUS_REFRESH_MS })) publish(s, ctx);
           return s;
         case 'pool.scale':
           s.desired = msg.replicas;
@@ -487,7 +499,10 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
               publish(s, ctx);
               return s;
             case 'host.load':
-              if (h?.replica !== undefined) h.replica = { ...h.replica, load: r.load, last_checked_at: ctx.clock.now() };
+              if (h?.replica !== undefined) {
+                if (loadChanged(h.replica.load, r.load)) s.loadChanged = true;
+                h.replica = { ...h.replica, load: r.load, last_checked_at: ctx.clock.now() };
+              }
               return s;
             case 'host.failed':
               await onFailure(s, ctx, r.host_id, r.provider_host_id, r.failure, r.destroyed);

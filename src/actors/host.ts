@@ -29,7 +29,7 @@ import {
   type ReplicaStatus,
   type SshAddress,
 } from '../protocols/index.js';
-import { assessProgress, decideReadiness, classifyFailure, type ProgressState } from '../policy/index.js';
+import { assessProgress, decideReadiness, classifyFailure, readyCheckDelayMs, type ProgressState } from '../policy/index.js';
 import type { EngineAdapter } from '../engines/index.js';
 import type { ProbeExecutor, ReadinessAdapter } from '../probes/index.js';
 import type { Provider } from '../providers/index.js';
@@ -78,6 +78,13 @@ export interface HostDeps {
   nodeId: string;
   deadlines: Record<ReadinessStage, number>;
   probeIntervalMs: number;
+  /**
+   * Check interval of a ready host whose engine reported no running or waiting request (default
+   * 5 × `probeIntervalMs`). A busy host is checked every `probeIntervalMs`; a task placed on an idle
+   * host is tracked by placement's own slot count meanwhile, and a failing check drops back to the
+   * short interval at once.
+   */
+  idleCheckIntervalMs?: number;
   /** Instance label prefix of this pool; the host id is appended. */
   labelPrefix: string;
   report: (r: HostReport) => void;
@@ -311,6 +318,8 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
         }
         await transition(s, ctx, 'ready', 'one generation succeeded', { stage });
         deps.report({ type: 'host.ready', host_id: s.record.host_id, replica: replicaOf(s), provider_host_id: s.record.provider_host_id });
+        // Serving is watched over HTTP; SSH reconnects if the host ever needs examining.
+        await exec.disconnect().catch(() => undefined);
         return schedule(s, ctx);
       }
       await save(s).catch(() => undefined);
@@ -349,7 +358,7 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
       s.healthFailures = 0;
       const load = await engine.load(AbortSignal.timeout(5_000)).catch(() => undefined);
       if (load !== undefined) deps.report({ type: 'host.load', host_id: s.record.host_id, load });
-      return schedule(s, ctx);
+      return schedule(s, ctx, readyCheckDelayMs(load, deps));
     }
     s.healthFailures += 1;
     if (s.healthFailures < READY_HEALTH_FAILURES) return schedule(s, ctx, Math.min(deps.probeIntervalMs, 1_000));

@@ -158,6 +158,7 @@ export async function setupFleet(opts: {
         engineFor: (url) => opts.adapters.get(pool.engine, url),
         deadlines,
         probeIntervalMs: fleet.probe_interval_ms,
+        ...(fleet.idle_check_interval_ms === undefined ? {} : { idleCheckIntervalMs: fleet.idle_check_interval_ms }),
         onStageDone: (stage, ms) => opts.metrics.stageSeconds.observe({ stage }, ms / 1_000),
       },
     };

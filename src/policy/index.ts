@@ -41,3 +41,4 @@ export { reputationScore, recordOutcome, decayFactor, DEFAULT_REPUTATION_HALF_LI
 export type { HostOutcome } from './reputation.js';
 export { reactToHostFailure } from './pool-reactions.js';
 export type { HostFailureInput, HostFailureReaction } from './pool-reactions.js';
+export { readyCheckDelayMs, loadChanged, shouldRepublish } from './monitoring.js';

@@ -113,6 +113,14 @@ export class SshProbeExecutor implements ProbeExecutor {
     if (conn !== undefined) await conn.end(this.limits.closeGraceMs);
   }
 
+  async disconnect(): Promise<void> {
+    // A command in flight keeps its connection; the caller disconnects an idle executor.
+    if (this.running > 0) return;
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn !== undefined) await conn.end(this.limits.closeGraceMs);
+  }
+
   private async acquire(): Promise<void> {
     if (this.running < this.maxConcurrent) {
       this.running++;

@@ -33,6 +33,11 @@ export interface ProbeExecutor {
   run(req: ProbeRequest): Promise<ProbeResult>;
   /** Closes the connection. */
   close(): Promise<void>;
+  /**
+   * Ends the current connection but stays usable: the next run connects again. A host that is
+   * ready holds no SSH session (memory, keepalives) until it needs examining.
+   */
+  disconnect(): Promise<void>;
 }
 
 /** What a readiness adapter observed for one stage. */

@@ -76,6 +76,8 @@ export const FleetSettingsSchema = z
     fleet_file: z.string().optional(),
     /** How often a HostActor probes while it is not ready, and scrapes when ready. */
     probe_interval_ms: z.number().int().positive().default(2_000),
+    /** How often a ready host whose engine is idle is checked (default 5 × probe_interval_ms). */
+    idle_check_interval_ms: z.number().int().positive().optional(),
     stage_deadlines_ms: StageDeadlinesSchema,
     /** Simulated marketplace scenario (used when no credentials and no fleet file). */
     sim_scenario: z.string().optional(),

@@ -202,4 +202,23 @@ describe('ssh executor', () => {
     });
     expect(await run(exec, 'echo never')).toMatchObject({ ok: false, transport_ok: false, failure_kind: 'transport', error: 'executor closed' });
   });
+
+  it('ssh executor - disconnect ends the session but the next run connects again', async () => {
+    const exec = executor();
+    const first = await run(exec, 'echo $PPID');
+    const sessionPid = Number(first.stdout.trim());
+    const logins = sshd.acceptedLogins();
+    await exec.disconnect();
+    await waitFor('the session sshd to exit', () => {
+      try {
+        process.kill(sessionPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    const again = await run(exec, 'echo back');
+    expect(again).toMatchObject({ ok: true, stdout: 'back\n' });
+    expect(sshd.acceptedLogins()).toBe(logins + 1);
+  });
 });

@@ -25,6 +25,8 @@ class ScriptedExecutor implements ProbeExecutor {
   }
 
   async close(): Promise<void> {}
+
+  async disconnect(): Promise<void> {}
 }
 
 const transportLost: Partial<ProbeResult> = { ok: false, transport_ok: false, failure_kind: 'transport', exit_code: undefined, error: 'connection lost' };

@@ -42,6 +42,7 @@ class FakeExecutors {
         this.closed++;
         return Promise.resolve();
       },
+      disconnect: () => Promise.resolve(),
     };
   };
 }
