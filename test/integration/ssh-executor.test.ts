@@ -19,6 +19,17 @@ function executor(target: SshTarget = sshd.target(), logger: Logger = quiet, opt
   return exec;
 }
 
+/** Waits until the sshd process serving a session is gone. */
+const sessionEnded = (sessionPid: number): Promise<void> =>
+  waitFor('the session sshd to exit', () => {
+    try {
+      process.kill(sessionPid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+
 const run = (exec: ProbeExecutor, command: string, timeoutMs = 10_000) => exec.run({ name: 'test', command, timeoutMs });
 
 beforeAll(async () => {
@@ -192,14 +203,7 @@ describe('ssh executor', () => {
     const first = await run(exec, 'echo $PPID');
     const sessionPid = Number(first.stdout.trim());
     await exec.close();
-    await waitFor('the session sshd to exit', () => {
-      try {
-        process.kill(sessionPid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await sessionEnded(sessionPid);
     expect(await run(exec, 'echo never')).toMatchObject({ ok: false, transport_ok: false, failure_kind: 'transport', error: 'executor closed' });
   });
 
@@ -209,14 +213,7 @@ describe('ssh executor', () => {
     const sessionPid = Number(first.stdout.trim());
     const logins = sshd.acceptedLogins();
     await exec.disconnect();
-    await waitFor('the session sshd to exit', () => {
-      try {
-        process.kill(sessionPid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await sessionEnded(sessionPid);
     const again = await run(exec, 'echo back');
     expect(again).toMatchObject({ ok: true, stdout: 'back\n' });
     expect(sshd.acceptedLogins()).toBe(logins + 1);
