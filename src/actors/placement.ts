@@ -36,6 +36,7 @@ import {
   admissionView,
   backoffMs,
   type AdmissionDecision,
+  type AdmissionView,
   decide,
   decideAdmission,
   predictStartMs,
@@ -301,10 +302,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     if (probe.kind === 'infeasible') {
       refuse(new DroverError(probe.code, probe.reason, probe.code === 'INVALID_PARAMS' ? {} : { retryAfterMs: 1_000 }));
     }
-    // Submits still writing their record count as queued, so a burst cannot overfill the queue.
-    const view = admissionView(state.queues);
-    view.size += state.admitting.size;
-    refuseIfFull(state, decideAdmission(view, { priority: spec.priority }, deps.admission));
+    refuseIfFull(state, decideAdmission(admissionViewOf(state), { priority: spec.priority }, deps.admission));
     const now = ctx.clock.now();
     const record: TaskRecord = { task_id: taskId, spec, state: 'queued', owner: deps.nodeId, correlation_id, admitted_at: now, attempts: 0 };
     return new Promise<AdmissionResponse>((resolve, reject) => {
@@ -331,9 +329,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
       if (msg.failure !== undefined) throw new DroverError('INTERNAL', `could not record task ${taskId}: ${msg.failure}`);
       if (!msg.created) refuse(new DroverError('TASK_EXISTS', `task ${taskId} already exists`));
       const { spec, correlation_id } = pending.submit;
-      const view = admissionView(state.queues);
-      view.size += state.admitting.size;
-      const admission = decideAdmission(view, { priority: spec.priority }, deps.admission);
+      const admission = decideAdmission(admissionViewOf(state), { priority: spec.priority }, deps.admission);
       if (admission.kind === 'reject') {
         // Rare: the queue filled up while the record was written. Take the record back, so a retry
         // with the same task id is admitted.
@@ -354,6 +350,13 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
       if (!(err instanceof DroverError)) throw err;
       pending.reject(err);
     }
+  }
+
+  /** The queue as admission sees it: submits still writing their record count as queued, so a burst cannot overfill it. */
+  function admissionViewOf(state: PlacementState): AdmissionView {
+    const view = admissionView(state.queues);
+    view.size += state.admitting.size;
+    return view;
   }
 
   /** Counts a refused submit and throws its error (the submit handlers turn it into the answer). */
