@@ -27,16 +27,29 @@ export class NatsTaskGateway implements TaskGateway {
     private readonly tasks: KvStore<TaskRecord>,
   ) {}
 
-  submit(spec: TaskSpec, correlationId: string): Promise<AdmissionResponse> {
-    return this.transport.bus.request(subjects.tasksSubmit, { spec, correlation_id: correlationId }, {
-      schema: AdmissionResponseSchema,
-      timeoutMs: 15_000,
-    });
+  async submit(spec: TaskSpec, correlationId: string): Promise<AdmissionResponse> {
+    // Watched before the request goes out, so the client's event stream is served from memory
+    // from the first event, even one published before the 202 gets back here.
+    const release = await this.transport.events.watch(spec.task_id);
+    try {
+      return await this.transport.bus.request(subjects.tasksSubmit, { spec, correlation_id: correlationId }, {
+        schema: AdmissionResponseSchema,
+        timeoutMs: 15_000,
+      });
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   async get(taskId: string): Promise<TaskRecord | undefined> {
     if (!isTaskId(taskId)) return undefined;
     return (await this.tasks.get(taskId))?.value;
+  }
+
+  async exists(taskId: string): Promise<boolean> {
+    if (!isTaskId(taskId)) return false;
+    return this.transport.events.watching(taskId) || (await this.tasks.get(taskId)) !== undefined;
   }
 
   events(taskId: string, afterSeq: number | undefined, signal: AbortSignal): AsyncIterable<SequencedTaskEvent> {

@@ -21,6 +21,8 @@ export interface TaskGateway {
   submit(spec: TaskSpec, correlationId: string): Promise<AdmissionResponse>;
   /** The durable record, or undefined for an unknown id. */
   get(taskId: string): Promise<TaskRecord | undefined>;
+  /** True for a known task; may answer without a read when this front door admitted it. */
+  exists(taskId: string): Promise<boolean>;
   /** Events after `afterSeq` (stream sequence), replayed then live, ending at the terminal event. */
   events(taskId: string, afterSeq: number | undefined, signal: AbortSignal): AsyncIterable<SequencedTaskEvent>;
   /** Cancels; throws DroverError NOT_FOUND for an unknown id. Resolves after the task has stopped. */

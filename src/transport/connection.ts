@@ -133,6 +133,7 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
       services,
       close: async () => {
         await services.stopAll();
+        events.stopLive();
         await bus.close();
       },
     };

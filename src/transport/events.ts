@@ -1,9 +1,12 @@
 /**
  * The task event log: msgpack TaskEvents on `drover.tasks.<id>.events`, captured by the
  * `DROVER_EVENTS` stream. This module owns how events are written (core publish for tokens,
- * acknowledged JetStream publish for terminal events) and read back (one ordered consumer per
- * reader, filtered on the task's subject, so a reader sees stored and live events in stream order
- * with the stream sequence as the SSE id).
+ * acknowledged JetStream publish for terminal events) and read back, two ways, both in stream
+ * order with the stream sequence as the SSE id:
+ * - a task this process watches (it submitted it) is read from memory, filled by one shared live
+ *   ordered consumer on every task's events (see `task-feeds.ts`);
+ * - any other task gets an ordered consumer of its own, filtered on the task's subject, which
+ *   replays what is stored and then follows live events.
  *
  * nats-server 2.9: a consumer takes a single `filter_subject`; nats.js 2.29's ordered consumer
  * sends exactly that when `filterSubjects` is a string.
@@ -18,10 +21,12 @@ import {
   encode,
   isTerminalEvent,
   subjects,
+  taskIdFromSubject,
   type SequencedTaskEvent,
   type TaskEvent,
 } from '../protocols/index.js';
 import type { EventLog } from './types.js';
+import { DEFAULT_FEED_LIMITS, TaskFeeds, type TaskFeedLimits } from './task-feeds.js';
 
 /**
  * Messages a reader's consumer may have in flight. Bounded per reader (memory is ~batch × event
@@ -32,6 +37,14 @@ const READ_BATCH = 256;
 const PULL_EXPIRES_MS = 30_000;
 /** JetStream API error code "no message found". */
 const JS_NO_MESSAGE_FOUND = 10037;
+/** Messages the shared live consumer may have in flight (it carries every task's events). */
+const LIVE_BATCH = 4096;
+/** After the live consumer failed to start, watching is skipped (reads use their own consumer) this long. */
+const LIVE_RETRY_MS = 5_000;
+/** How often ended feeds are checked for expiry. */
+const FEED_SWEEP_MS = 1_000;
+
+const noRelease = (): void => undefined;
 
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
@@ -40,13 +53,80 @@ function aborted(signal: AbortSignal | undefined): boolean {
 /** {@link EventLog} over the `DROVER_EVENTS` stream. */
 export class JetStreamEventLog implements EventLog {
   private readonly stream = STREAMS.events.name;
+  private readonly feeds: TaskFeeds;
+  /** Resolves true once the shared live consumer runs; undefined when it is not started. */
+  private live: Promise<boolean> | undefined;
+  private liveRetryAt = 0;
+  private liveMessages: ConsumerMessages | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly log: Logger,
-  ) {}
+    feedLimits: TaskFeedLimits = DEFAULT_FEED_LIMITS,
+  ) {
+    this.feeds = new TaskFeeds(feedLimits);
+  }
+
+  async watch(taskId: string): Promise<() => void> {
+    if (!(await this.ensureLive())) return noRelease;
+    return this.feeds.open(taskId) ?? noRelease;
+  }
+
+  watching(taskId: string): boolean {
+    return this.feeds.has(taskId);
+  }
+
+  /** Stops the shared live consumer (before the connection closes); watched reads continue from the stream. */
+  stopLive(): void {
+    this.liveMessages?.stop();
+  }
+
+  private ensureLive(): Promise<boolean> {
+    if (this.live !== undefined) return this.live;
+    if (Date.now() < this.liveRetryAt || this.nc.isClosed()) return Promise.resolve(false);
+    this.live = this.startLive().then(
+      () => true,
+      (err: unknown) => {
+        this.log.warn({ err }, 'could not start the live event consumer; each event stream reads with its own consumer');
+        this.live = undefined;
+        this.liveRetryAt = Date.now() + LIVE_RETRY_MS;
+        return false;
+      },
+    );
+    return this.live;
+  }
+
+  /**
+   * Starts one ordered consumer on every task's events from the next sequence the stream will
+   * assign, so every event of a task watched from now on reaches its feed. The ordered consumer
+   * recreates itself after a gap from the last sequence it delivered; if it stops for good, every
+   * feed is detached (its readers continue from the stream) and the next watch starts a new one.
+   */
+  private async startLive(): Promise<void> {
+    const info = await this.jsm.streams.info(this.stream);
+    const consumer = await this.js.consumers.get(this.stream, { filterSubjects: subjects.allTaskEvents, opt_start_seq: info.state.last_seq + 1 });
+    const messages = await consumer.consume({ max_messages: LIVE_BATCH, expires: PULL_EXPIRES_MS, callback: (m) => this.onLive(m) });
+    this.liveMessages = messages;
+    this.sweeper = setInterval(() => this.feeds.sweep(), FEED_SWEEP_MS);
+    this.sweeper.unref();
+    void messages.closed().then((err) => {
+      if (err instanceof Error && !this.nc.isClosed()) this.log.warn({ err }, 'live event consumer stopped; it restarts with the next submit');
+      clearInterval(this.sweeper);
+      this.live = undefined;
+      this.liveMessages = undefined;
+      this.feeds.detachAll();
+    });
+  }
+
+  private onLive(m: JsMsg): void {
+    const taskId = taskIdFromSubject(m.subject);
+    if (taskId === undefined || !this.feeds.has(taskId)) return;
+    const event = this.parse(m, taskId);
+    if (event !== undefined) this.feeds.append(taskId, { seq: m.seq, event });
+  }
 
   publish(event: TaskEvent): void {
     this.nc.publish(subjects.taskEvents(event.task_id), encode(event));
@@ -57,10 +137,23 @@ export class JetStreamEventLog implements EventLog {
     return ack.seq;
   }
 
-  async *read(taskId: string, opts: { afterSeq?: number; signal?: AbortSignal }): AsyncIterable<SequencedTaskEvent> {
+  read(taskId: string, opts: { afterSeq?: number; signal?: AbortSignal }): AsyncIterable<SequencedTaskEvent> {
+    const { signal } = opts;
+    const fromStream = (afterSeq: number | undefined): AsyncIterable<SequencedTaskEvent> =>
+      this.readStream(taskId, { ...(afterSeq === undefined ? {} : { afterSeq }), ...(signal === undefined ? {} : { signal }) });
+    return this.feeds.read(taskId, opts.afterSeq, signal, fromStream) ?? fromStream(opts.afterSeq);
+  }
+
+  /** One ordered consumer on the task's subject: stored events, then live ones. */
+  private async *readStream(taskId: string, opts: { afterSeq?: number; signal?: AbortSignal }): AsyncIterable<SequencedTaskEvent> {
     const subject = subjects.taskEvents(taskId);
     const { signal } = opts;
     if (aborted(signal)) return;
+    if (opts.afterSeq !== undefined) {
+      // A resume at or past the terminal event has nothing left to wait for.
+      const last = await this.last(taskId);
+      if (last !== undefined && last.seq <= opts.afterSeq && isTerminalEvent(last.event)) return;
+    }
     const startSeq = opts.afterSeq === undefined ? 1 : Math.max(1, opts.afterSeq + 1);
     const consumer = await this.js.consumers.get(this.stream, { filterSubjects: subject, opt_start_seq: startSeq });
     let messages: ConsumerMessages | undefined;

@@ -99,6 +99,15 @@ export interface EventLog {
   read(taskId: string, opts: { afterSeq?: number; signal?: AbortSignal }): AsyncIterable<SequencedTaskEvent>;
   /** The last stored event of a task, if any. */
   last(taskId: string): Promise<SequencedTaskEvent | undefined>;
+  /**
+   * Keeps `taskId`'s events in memory from its first one, so `read` of it here needs no consumer of
+   * its own. Call it before the submit that creates the task; call the returned release if the
+   * submit is refused. When the task is already watched, or watching is unavailable (the shared
+   * live consumer cannot start), the release does nothing and reads use the stream.
+   */
+  watch(taskId: string): Promise<() => void>;
+  /** True while `taskId` is watched here: it exists, and its events are in memory. */
+  watching(taskId: string): boolean;
 }
 
 /** A running nats-server spawned by Drover (or by a test). */

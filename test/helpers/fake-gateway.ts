@@ -69,6 +69,10 @@ export class FakeGateway implements TaskGateway {
     return this.records.get(taskId);
   }
 
+  async exists(taskId: string): Promise<boolean> {
+    return this.records.has(taskId);
+  }
+
   async *events(taskId: string, afterSeq: number | undefined, signal: AbortSignal): AsyncIterable<SequencedTaskEvent> {
     this.eventsCalls.push({ taskId, afterSeq, signal });
     for (const wake of this.callWaiters) wake();

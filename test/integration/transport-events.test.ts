@@ -176,3 +176,11 @@ describe('transport events - stream', () => {
     expect(logs.lines.some((l) => l.level === LOG_LEVEL.info && /reconnected/.test(l.msg))).toBe(true);
   });
 });
+
+describe('transport events - resume at the end', () => {
+  it('a read after the terminal event ends at once instead of waiting', async () => {
+    const endSeq = await writeTask('ended1', 1);
+    await expect(collect(transport.events.read('ended1', { afterSeq: endSeq }))).resolves.toEqual([]);
+    await expect(collect(transport.events.read('ended1', { afterSeq: endSeq + 100 }))).resolves.toEqual([]);
+  });
+});

@@ -103,7 +103,7 @@ export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { g
     const { id } = request.params;
     const cursor = resumeCursorOf(request.headers['last-event-id'], request.query.last_event_id);
     const formatter = new EventFormatter(batchedOf(request.query.batch), cursor);
-    if (!TASK_ID.test(id) || (await gateway.get(id)) === undefined) throw unknownTask(id);
+    if (!TASK_ID.test(id) || !(await gateway.exists(id))) throw unknownTask(id);
     reply.hijack();
     const outcome = await pipeTaskEvents(reply.raw, {
       open: (signal) => gateway.events(id, cursor?.afterSeq, signal),

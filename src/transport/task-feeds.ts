@@ -1,0 +1,179 @@
+/**
+ * In-memory event feeds of the tasks this process submitted. One shared live consumer of the
+ * events stream appends every event of a watched task here, so a client that streams a task it
+ * just submitted is served from memory: no consumer of its own, no pull, no delete. A feed is
+ * complete from the task's first event on, because it is opened (with the live consumer already
+ * running) before the submit that creates the task is sent.
+ *
+ * Memory is bounded: a feed lingers for a while after its terminal event (for the client whose
+ * GET arrives after a fast task ended), and the oldest feeds are evicted beyond a count or total
+ * event cap. A reader of an evicted (or detached) feed continues from its last sequence with the
+ * fallback it was given, so eviction costs speed, never events.
+ */
+import { isTerminalEvent, type SequencedTaskEvent } from '../protocols/index.js';
+
+/** Limits of {@link TaskFeeds}. */
+export interface TaskFeedLimits {
+  /** How long a feed stays after its terminal event. */
+  lingerMs: number;
+  /** Most feeds kept; the oldest go first beyond it. */
+  maxFeeds: number;
+  /** Most events kept over all feeds; the oldest feeds go first beyond it. */
+  maxEvents: number;
+}
+
+export const DEFAULT_FEED_LIMITS: TaskFeedLimits = { lingerMs: 30_000, maxFeeds: 50_000, maxEvents: 500_000 };
+
+class Feed {
+  readonly events: SequencedTaskEvent[] = [];
+  endedAt: number | undefined;
+  detached = false;
+  private wakers = new Set<() => void>();
+
+  append(item: SequencedTaskEvent, now: number): void {
+    this.events.push(item);
+    if (isTerminalEvent(item.event)) this.endedAt = now;
+    this.wake();
+  }
+
+  detach(): void {
+    this.detached = true;
+    this.wake();
+  }
+
+  /** Resolves on the next append, detach or abort. */
+  changed(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.wakers.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.wakers.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private wake(): void {
+    const wakers = this.wakers;
+    this.wakers = new Set();
+    for (const w of wakers) w();
+  }
+}
+
+/** Reads a task's events after a sequence from somewhere else (the stream); used when a feed goes away. */
+export type FeedFallback = (afterSeq: number | undefined) => AsyncIterable<SequencedTaskEvent>;
+
+/** The feeds of watched tasks, keyed by task id, oldest first. */
+export class TaskFeeds {
+  private readonly feeds = new Map<string, Feed>();
+  private eventCount = 0;
+
+  constructor(
+    private readonly limits: TaskFeedLimits = DEFAULT_FEED_LIMITS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Starts keeping `taskId`'s events. Returns a release that drops the feed (for a submit that was
+   * refused), or undefined when the task is already watched: the earlier watcher owns the feed.
+   */
+  open(taskId: string): (() => void) | undefined {
+    if (this.feeds.has(taskId)) return undefined;
+    const feed = new Feed();
+    this.feeds.set(taskId, feed);
+    this.evictBeyondLimits();
+    return () => {
+      if (this.feeds.get(taskId) === feed) this.drop(taskId, feed);
+    };
+  }
+
+  /** True while `taskId` has a complete feed here. */
+  has(taskId: string): boolean {
+    return this.feeds.has(taskId);
+  }
+
+  /** Number of feeds kept. */
+  get size(): number {
+    return this.feeds.size;
+  }
+
+  /** Appends an event of a watched task; false (nothing kept) for a task nobody watches. */
+  append(taskId: string, item: SequencedTaskEvent): boolean {
+    const feed = this.feeds.get(taskId);
+    if (feed === undefined) return false;
+    feed.append(item, this.now());
+    this.eventCount += 1;
+    if (this.eventCount > this.limits.maxEvents) this.evictBeyondLimits();
+    return true;
+  }
+
+  /** Drops feeds whose task ended more than `lingerMs` ago. */
+  sweep(): void {
+    const cutoff = this.now() - this.limits.lingerMs;
+    for (const [taskId, feed] of this.feeds) {
+      if (feed.endedAt !== undefined && feed.endedAt <= cutoff) this.drop(taskId, feed);
+    }
+  }
+
+  /** Drops every feed (the live consumer stopped): readers continue through their fallback. */
+  detachAll(): void {
+    for (const [taskId, feed] of this.feeds) this.drop(taskId, feed);
+  }
+
+  /**
+   * Events of `taskId` after `afterSeq`, from the feed while it lasts, then from `fallback`; ends
+   * after the terminal event or on abort. Undefined when the task has no feed.
+   */
+  read(taskId: string, afterSeq: number | undefined, signal: AbortSignal | undefined, fallback: FeedFallback): AsyncIterable<SequencedTaskEvent> | undefined {
+    const feed = this.feeds.get(taskId);
+    return feed === undefined ? undefined : readFeed(feed, afterSeq, signal, fallback);
+  }
+
+  private drop(taskId: string, feed: Feed): void {
+    this.feeds.delete(taskId);
+    this.eventCount -= feed.events.length;
+    feed.detach();
+  }
+
+  private evictBeyondLimits(): void {
+    for (const [taskId, feed] of this.feeds) {
+      if (this.feeds.size <= this.limits.maxFeeds && this.eventCount <= this.limits.maxEvents) return;
+      this.drop(taskId, feed);
+    }
+  }
+}
+
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+async function* readFeed(
+  feed: Feed,
+  afterSeq: number | undefined,
+  signal: AbortSignal | undefined,
+  fallback: FeedFallback,
+): AsyncIterable<SequencedTaskEvent> {
+  let last = afterSeq;
+  let next = 0;
+  for (;;) {
+    if (aborted(signal)) return;
+    while (next < feed.events.length) {
+      const item = feed.events[next++]!;
+      if (last !== undefined && item.seq <= last) {
+        // Resumed at or past the end: nothing more will come.
+        if (isTerminalEvent(item.event)) return;
+        continue;
+      }
+      last = item.seq;
+      yield item;
+      if (isTerminalEvent(item.event) || aborted(signal)) return;
+    }
+    if (feed.detached) {
+      // Whatever the feed had is out; the rest comes from the stream, after the last one sent.
+      yield* fallback(last);
+      return;
+    }
+    await feed.changed(signal);
+  }
+}
