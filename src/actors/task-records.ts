@@ -2,7 +2,9 @@
  * The single writer of task records (KV `drover_tasks`) inside one process. Writes for one task are
  * chained so they land in order without blocking the placement mailbox, and every update is a
  * revision compare-and-set: if another process wrote the key, we lose the race loudly instead of
- * overwriting its record.
+ * overwriting its record. Updates that come while a write is in flight are coalesced: the next
+ * write carries the latest record, so a fast task costs one write after `running`, not one per
+ * state it passed through.
  */
 import type { Logger } from 'pino';
 import { DroverError, type TaskRecord } from '../protocols/index.js';
@@ -12,6 +14,8 @@ interface Cached {
   record: TaskRecord;
   revision: number;
   chain: Promise<void>;
+  /** The write queued behind the one in flight; it writes `record` as it is when it starts. */
+  queued: Promise<void> | undefined;
 }
 
 /** Ordered, CAS-checked writes of TaskRecords. */
@@ -33,13 +37,13 @@ export class TaskRecordWriter {
       throw new DroverError('INTERNAL', `could not record task ${record.task_id}: ${(err as Error).message}`, { cause: err });
     }
     if (revision === undefined) return false;
-    this.cache.set(record.task_id, { record, revision, chain: Promise.resolve() });
+    this.cache.set(record.task_id, { record, revision, chain: Promise.resolve(), queued: undefined });
     return true;
   }
 
   /** Starts tracking a record read back from KV (recovery). */
   adopt(record: TaskRecord, revision: number): void {
-    this.cache.set(record.task_id, { record, revision, chain: Promise.resolve() });
+    this.cache.set(record.task_id, { record, revision, chain: Promise.resolve(), queued: undefined });
   }
 
   /** The latest record as this writer knows it. */
@@ -48,8 +52,8 @@ export class TaskRecordWriter {
   }
 
   /**
-   * Applies `patch` after every earlier write of this task; returns when it is durable. Terminal
-   * states drop the task from the cache once written.
+   * Applies `patch` after every earlier write of this task; returns when a write that includes it
+   * is durable. Terminal states drop the task from the cache once written.
    */
   update(taskId: string, patch: Partial<TaskRecord>): Promise<void> {
     const entry = this.cache.get(taskId);
@@ -58,23 +62,31 @@ export class TaskRecordWriter {
       return Promise.resolve();
     }
     entry.record = { ...entry.record, ...patch };
+    if (entry.queued !== undefined) return entry.queued;
+    const queued = entry.chain.then(() => {
+      entry.queued = undefined;
+      return this.write(taskId, entry);
+    });
+    entry.queued = queued;
+    entry.chain = queued;
+    return queued;
+  }
+
+  private async write(taskId: string, entry: Cached): Promise<void> {
     const snapshot = entry.record;
     const terminal = snapshot.state === 'completed' || snapshot.state === 'failed' || snapshot.state === 'canceled';
-    entry.chain = entry.chain.then(async () => {
-      try {
-        const revision = await this.kv.update(taskId, snapshot, entry.revision);
-        if (revision === undefined) {
-          this.log.error({ task_id: taskId }, 'task record changed under us (revision conflict); not overwriting');
-          return;
-        }
-        entry.revision = revision;
-      } catch (err) {
-        this.log.error({ task_id: taskId, err }, 'task record write failed');
-      } finally {
-        if (terminal && this.cache.get(taskId) === entry && entry.record === snapshot) this.cache.delete(taskId);
+    try {
+      const revision = await this.kv.update(taskId, snapshot, entry.revision);
+      if (revision === undefined) {
+        this.log.error({ task_id: taskId }, 'task record changed under us (revision conflict); not overwriting');
+        return;
       }
-    });
-    return entry.chain;
+      entry.revision = revision;
+    } catch (err) {
+      this.log.error({ task_id: taskId, err }, 'task record write failed');
+    } finally {
+      if (terminal && this.cache.get(taskId) === entry && entry.record === snapshot) this.cache.delete(taskId);
+    }
   }
 
   /**
