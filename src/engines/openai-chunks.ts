@@ -88,21 +88,63 @@ export function parseOpenAiStreamData(data: string): OpenAiStreamEvent {
   } catch (error) {
     throw new EngineError('stream', `unparsable stream event: ${data.slice(0, 200)}`, { cause: error });
   }
-  const chunk = OpenAiChunkSchema.safeParse(json);
-  if (chunk.success) {
-    const data = chunk.data;
-    let text = '';
-    let finishReason: string | null = null;
-    for (const choice of data.choices) {
-      if (choice.index !== 0) continue;
-      text += ('delta' in choice ? choice.delta.content : choice.text) ?? '';
-      if (typeof choice.finish_reason === 'string') finishReason = choice.finish_reason;
-    }
-    return { kind: 'chunk', text, finishReason, usage: data.usage ?? undefined };
-  }
+  const chunk = readCommonChunk(json) ?? readChunk(json);
+  if (chunk !== undefined) return chunk;
   const error = ErrorPayloadSchema.safeParse(json);
   if (error.success) return { kind: 'error', error: error.data };
   throw new EngineError('stream', `unexpected stream event: ${data.slice(0, 200)}`);
+}
+
+/** A stream chunk of either shape read through {@link OpenAiChunkSchema}; undefined when it is not one. */
+export function readChunk(json: unknown): OpenAiStreamEvent | undefined {
+  const chunk = OpenAiChunkSchema.safeParse(json);
+  if (!chunk.success) return undefined;
+  let text = '';
+  let finishReason: string | null = null;
+  for (const choice of chunk.data.choices) {
+    if (choice.index !== 0) continue;
+    text += ('delta' in choice ? choice.delta.content : choice.text) ?? '';
+    if (typeof choice.finish_reason === 'string') finishReason = choice.finish_reason;
+  }
+  return { kind: 'chunk', text, finishReason, usage: chunk.data.usage ?? undefined };
+}
+
+const isOptionalString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+const isNullishString = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
+
+/**
+ * The chunk every token of a stream arrives in, read without zod: one per token makes schema
+ * parsing a visible share of the relay's CPU. It accepts only a subset of what
+ * {@link OpenAiChunkSchema} accepts — no `usage`, no `stop_reason`, one choice with index 0, no
+ * `role` — and answers exactly as the schema path does (a property test holds the two together);
+ * anything else returns undefined and goes through the schema.
+ */
+export function readCommonChunk(json: unknown): OpenAiStreamEvent | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const o = json as Record<string, unknown>;
+  const chat = o['object'] === 'chat.completion.chunk';
+  if (!chat && o['object'] !== 'text_completion') return undefined;
+  if (!isOptionalString(o['id']) || !isOptionalString(o['model']) || (o['created'] !== undefined && typeof o['created'] !== 'number')) return undefined;
+  if (o['usage'] !== undefined && o['usage'] !== null) return undefined;
+  const choices = o['choices'];
+  if (!Array.isArray(choices) || choices.length !== 1) return undefined;
+  const choice: unknown = choices[0];
+  if (typeof choice !== 'object' || choice === null || Array.isArray(choice)) return undefined;
+  const c = choice as Record<string, unknown>;
+  if (c['index'] !== 0 || !isNullishString(c['finish_reason']) || (c['stop_reason'] !== undefined && c['stop_reason'] !== null)) return undefined;
+  let text: unknown;
+  if (chat) {
+    const delta = c['delta'];
+    if (typeof delta !== 'object' || delta === null || Array.isArray(delta)) return undefined;
+    const d = delta as Record<string, unknown>;
+    if (d['role'] !== undefined) return undefined;
+    text = d['content'];
+  } else {
+    text = c['text'];
+  }
+  if (!isNullishString(text)) return undefined;
+  const finishReason = typeof c['finish_reason'] === 'string' ? c['finish_reason'] : null;
+  return { kind: 'chunk', text: (text as string | null | undefined) ?? '', finishReason, usage: undefined };
 }
 
 /** Reads an engine's error body (any of vLLM's forms); undefined when it is something else. */

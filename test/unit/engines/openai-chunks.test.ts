@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseErrorBody, parseOpenAiStreamData } from '../../../src/engines/openai-chunks.js';
+import { parseErrorBody, parseOpenAiStreamData, readChunk, readCommonChunk } from '../../../src/engines/openai-chunks.js';
 import { OpenAiStreamDecoder } from '../../../src/engines/openai-stream.js';
 import { EngineError, type EngineChunk } from '../../../src/engines/types.js';
 import { OPENAI_FIXTURES, openAiFixtureFiles, readFixture, type FixtureExpectation } from '../../helpers/openai-fixtures.js';
@@ -101,5 +101,54 @@ describe('openai chunks - error bodies', () => {
     expect(parseErrorBody('{"error": "Unauthorized"}')).toEqual({ message: 'Unauthorized', type: undefined, code: undefined });
     expect(parseErrorBody('Internal Server Error')).toBeUndefined();
     expect(parseErrorBody('{"detail":"Not Found"}')).toBeUndefined();
+  });
+});
+
+describe('openai chunks - the common-chunk fast path', () => {
+  const maybe = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | null | undefined> => fc.oneof(arb, fc.constant(null), fc.constant(undefined));
+  const odd = fc.oneof(fc.integer(), fc.boolean(), fc.constant([]), fc.constant({}), fc.string());
+  const withOdd = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof({ weight: 8, arbitrary: arb }, { weight: 1, arbitrary: odd });
+  /** Drops the keys whose value is undefined, as JSON would. */
+  const compact = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  /** Mostly absent, sometimes anything `arb` gives. */
+  const rarely = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb });
+  const choice = fc.record({
+    index: withOdd(fc.constantFrom(0, 0, 0, 1)),
+    text: withOdd(maybe(fc.string())),
+    delta: withOdd(fc.record({ content: withOdd(maybe(fc.string())), role: rarely(maybe(fc.constant('assistant'))) }).map(compact)),
+    finish_reason: withOdd(maybe(fc.constantFrom('stop', 'length'))),
+    stop_reason: rarely(withOdd(maybe(fc.oneof(fc.string(), fc.integer())))),
+  }).map(compact);
+  const chunk = fc.record({
+    id: withOdd(fc.option(fc.string(), { nil: undefined })),
+    object: fc.constantFrom('text_completion', 'chat.completion.chunk', 'error', undefined),
+    created: withOdd(fc.option(fc.integer(), { nil: undefined })),
+    model: withOdd(fc.option(fc.string(), { nil: undefined })),
+    choices: withOdd(fc.oneof({ weight: 3, arbitrary: fc.array(choice, { minLength: 1, maxLength: 1 }) }, { weight: 1, arbitrary: fc.array(choice, { maxLength: 3 }) })),
+    usage: rarely(withOdd(maybe(fc.record({ prompt_tokens: fc.nat(), completion_tokens: fc.nat() })))),
+  }).map(compact);
+
+  it('answers exactly as the schema does whenever it answers at all', () => {
+    let answered = 0;
+    fc.assert(
+      fc.property(chunk, (raw) => {
+        const json: unknown = JSON.parse(JSON.stringify(raw));
+        const fast = readCommonChunk(json);
+        if (fast === undefined) return;
+        answered += 1;
+        expect(fast).toEqual(readChunk(json));
+      }),
+      { numRuns: 3_000 },
+    );
+    // The generator must reach the fast path often enough for the comparison to mean something.
+    expect(answered).toBeGreaterThan(100);
+  });
+
+  it('takes the chunks engines send for each token', () => {
+    const completion = { id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text: 'Hi', logprobs: null, finish_reason: null, stop_reason: null }] };
+    const chat = { id: 'c-1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: ' there' }, logprobs: null, finish_reason: null }] };
+    expect(readCommonChunk(completion)).toEqual({ kind: 'chunk', text: 'Hi', finishReason: null, usage: undefined });
+    expect(readCommonChunk(chat)).toEqual({ kind: 'chunk', text: ' there', finishReason: null, usage: undefined });
+    expect(readCommonChunk({ ...completion, usage: { prompt_tokens: 1, completion_tokens: 1 } })).toBeUndefined();
   });
 });
