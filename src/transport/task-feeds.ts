@@ -41,20 +41,13 @@ class Feed {
     this.wake();
   }
 
-  /** Resolves on the next append, detach or abort. */
-  changed(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.wakers.delete(done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      this.wakers.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+  /** Resolves on the next append, detach or {@link wake}. */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.wakers.add(resolve));
   }
 
-  private wake(): void {
+  /** Wakes every reader waiting in {@link changed}. */
+  wake(): void {
     const wakers = this.wakers;
     this.wakers = new Set();
     for (const w of wakers) w();
@@ -156,24 +149,31 @@ async function* readFeed(
 ): AsyncIterable<SequencedTaskEvent> {
   let last = afterSeq;
   let next = 0;
-  for (;;) {
-    if (aborted(signal)) return;
-    while (next < feed.events.length) {
-      const item = feed.events[next++]!;
-      if (last !== undefined && item.seq <= last) {
-        // Resumed at or past the end: nothing more will come.
-        if (isTerminalEvent(item.event)) return;
-        continue;
+  // One abort listener per reader (not per wait): an abort wakes the feed's waiters, which re-check.
+  const onAbort = (): void => feed.wake();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      if (aborted(signal)) return;
+      while (next < feed.events.length) {
+        const item = feed.events[next++]!;
+        if (last !== undefined && item.seq <= last) {
+          // Resumed at or past the end: nothing more will come.
+          if (isTerminalEvent(item.event)) return;
+          continue;
+        }
+        last = item.seq;
+        yield item;
+        if (isTerminalEvent(item.event) || aborted(signal)) return;
       }
-      last = item.seq;
-      yield item;
-      if (isTerminalEvent(item.event) || aborted(signal)) return;
+      if (feed.detached) {
+        // Whatever the feed had is out; the rest comes from the stream, after the last one sent.
+        yield* fallback(last);
+        return;
+      }
+      await feed.changed();
     }
-    if (feed.detached) {
-      // Whatever the feed had is out; the rest comes from the stream, after the last one sent.
-      yield* fallback(last);
-      return;
-    }
-    await feed.changed(signal);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
