@@ -4,8 +4,9 @@
  */
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STREAMS, type SequencedTaskEvent, type TaskEvent } from '../../src/protocols/index.js';
+import type { SequencedTaskEvent } from '../../src/protocols/index.js';
 import { connectTransport, type Transport } from '../../src/transport/index.js';
+import { collect, consumerCount as countConsumers, end, started, token, writeTask as writeTaskTo } from '../helpers/task-events.js';
 import { captureLogs, printServerOutputOnFailure, startNatsServer, waitFor, waitForReconnect, type TestNats } from '../helpers/nats-server.js';
 
 let server: TestNats | undefined;
@@ -28,25 +29,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const started = (task: string): TaskEvent => ({ type: 'started', task_id: task, data: { queue_position: 0, predicted_start_ms: 0 } });
-const token = (task: string, i: number): TaskEvent => ({ type: 'token', task_id: task, data: { t: `t${i}`, i } });
-const end = (task: string, n: number): TaskEvent => ({ type: 'end', task_id: task, data: { tokens_out: n, decode_ms: 1, decode_time_ms: 1 } });
-
-async function writeTask(task: string, n: number): Promise<number> {
-  transport.events.publish(started(task));
-  for (let i = 0; i < n; i++) transport.events.publish(token(task, i));
-  return transport.events.publishDurable(end(task, n));
-}
-
-async function collect(it: AsyncIterable<SequencedTaskEvent>): Promise<SequencedTaskEvent[]> {
-  const out: SequencedTaskEvent[] = [];
-  for await (const e of it) out.push(e);
-  return out;
-}
-
-async function consumerCount(): Promise<number> {
-  return (await jsm.streams.info(STREAMS.events.name)).state.consumer_count;
-}
+const writeTask = (task: string, n: number): Promise<number> => writeTaskTo(transport.events, task, n);
+const consumerCount = (): Promise<number> => countConsumers(jsm);
 
 /** Reads through a fresh transport, which never watched anything: the stream's view of the task. */
 async function fromStream(task: string): Promise<SequencedTaskEvent[]> {
