@@ -22,7 +22,8 @@ export interface TaskFeedLimits {
   maxEvents: number;
 }
 
-export const DEFAULT_FEED_LIMITS: TaskFeedLimits = { lingerMs: 30_000, maxFeeds: 50_000, maxEvents: 500_000 };
+/** About 40–60 MB at the event cap; a reader past a limit only loses speed (it reads the stream). */
+export const DEFAULT_FEED_LIMITS: TaskFeedLimits = { lingerMs: 10_000, maxFeeds: 20_000, maxEvents: 200_000 };
 
 class Feed {
   readonly events: SequencedTaskEvent[] = [];
