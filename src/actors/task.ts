@@ -30,6 +30,8 @@ export interface TaskDeps {
 interface TaskState {
   controller: AbortController;
   canceled: boolean;
+  /** The relay has returned: nothing is left to abort. */
+  finished: boolean;
   done: Promise<TaskOutcome | undefined>;
 }
 
@@ -39,7 +41,7 @@ export function taskBehavior(deps: TaskDeps, dispatch: TaskDispatch): Behavior<T
   return {
     schema: TaskMsgSchema,
     init(ctx) {
-      const state: TaskState = { controller: new AbortController(), canceled: false, done: Promise.resolve(undefined) };
+      const state: TaskState = { controller: new AbortController(), canceled: false, finished: false, done: Promise.resolve(undefined) };
       state.done = relayTask({
         dispatch,
         adapter: deps.adapterFor(dispatch),
@@ -50,10 +52,12 @@ export function taskBehavior(deps: TaskDeps, dispatch: TaskDispatch): Behavior<T
         idleTimeoutMs: deps.idleTimeoutMs,
       }).then(
         (outcome) => {
+          state.finished = true;
           ctx.self.tell({ type: 'relay.done', outcome });
           return outcome;
         },
         (err: unknown) => {
+          state.finished = true;
           ctx.self.tell({ type: 'relay.crashed', message: err instanceof Error ? err.message : String(err) });
           return undefined;
         },
@@ -77,7 +81,8 @@ export function taskBehavior(deps: TaskDeps, dispatch: TaskDispatch): Behavior<T
       }
     },
     onStop(state) {
-      state?.controller.abort();
+      // Aborting a finished relay's signal would only run its listeners (a visible cost per task).
+      if (state !== undefined && !state.finished) state.controller.abort();
     },
   };
 }
