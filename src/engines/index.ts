@@ -4,8 +4,8 @@ import type { EngineAdapter } from './types.js';
 import { VllmAdapter, type VllmAdapterOptions } from './vllm.js';
 
 export { EngineError } from './types.js';
-export type { EngineAdapter, EngineChunk, EngineErrorKind, EngineHealth, EngineRequest } from './types.js';
-export { VllmAdapter, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './vllm.js';
+export type { EngineAdapter, EngineCheck, EngineChunk, EngineErrorKind, EngineHealth, EngineRequest } from './types.js';
+export { VllmAdapter, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_POOLED_CHECK_WITHIN_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './vllm.js';
 export type { VllmAdapterOptions } from './vllm.js';
 export { MockAdapter } from './mock.js';
 export type { MockAdapterOptions } from './mock.js';

@@ -3,7 +3,7 @@
  * no network, deterministic tokens, and faults that can be changed while it runs.
  */
 import type { EngineLoad } from '../protocols/index.js';
-import { EngineError, type EngineAdapter, type EngineChunk, type EngineErrorKind, type EngineHealth, type EngineRequest } from './types.js';
+import { EngineError, type EngineAdapter, type EngineCheck, type EngineChunk, type EngineErrorKind, type EngineHealth, type EngineRequest } from './types.js';
 
 /** Behaviour of a MockAdapter; every field can be changed at runtime with `configure`. */
 export interface MockAdapterOptions {
@@ -62,6 +62,11 @@ export class MockAdapter implements EngineAdapter {
 
   async load(): Promise<EngineLoad> {
     return this.options.load ?? { running: this.running, waiting: 0, kv_usage: 0 };
+  }
+
+  async check(): Promise<EngineCheck> {
+    if (this.options.healthy === false) return { live: true, healthy: false, error: 'mock engine set unhealthy' };
+    return { live: true, healthy: true, load: await this.load() };
   }
 
   async *stream(req: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk> {

@@ -1,6 +1,8 @@
 /**
  * A small parser for the Prometheus text exposition format (what vLLM's `/metrics` serves):
  * samples with their labels and values; comments, timestamps and malformed lines are skipped.
+ * `sumMetrics` reads only the lines of the metrics it is asked for: a routine load check wants
+ * three gauges out of a scrape that is mostly histogram buckets.
  */
 
 /** One sample line. */
@@ -17,19 +19,31 @@ const LABEL = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?/y;
 export function parsePrometheusText(text: string): PromSample[] {
   const samples: PromSample[] = [];
   for (const rawLine of text.split('\n')) {
-    const line = rawLine.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const match = SAMPLE.exec(line);
-    if (match === null) continue;
-    const [, name, labelText, valueText] = match;
-    if (name === undefined || valueText === undefined) continue;
-    const labels = labelText === undefined ? {} : parseLabels(labelText);
-    if (labels === undefined) continue;
-    const value = parseValue(valueText);
-    if (value === undefined) continue;
-    samples.push({ name, labels, value });
+    const sample = parseSampleLine(rawLine);
+    if (sample !== undefined) samples.push(sample);
   }
   return samples;
+}
+
+/**
+ * For each name, the sum of its samples over all label sets (undefined when it has none): the same
+ * as `sumSamples(parsePrometheusText(text), name)`, without splitting or parsing the other lines.
+ */
+export function sumMetrics<N extends string>(text: string, names: readonly N[]): Record<N, number | undefined> {
+  const sums = {} as Record<N, number | undefined>;
+  for (const name of names) {
+    let total: number | undefined;
+    for (let from = text.indexOf(name); from !== -1; from = text.indexOf(name, from + name.length)) {
+      const start = text.lastIndexOf('\n', from - 1) + 1;
+      // Only where the name starts its line (a comment or another metric's labels may mention it).
+      if (start < from && text.slice(start, from).trim() !== '') continue;
+      const end = text.indexOf('\n', from);
+      const sample = parseSampleLine(text.slice(start, end === -1 ? text.length : end));
+      if (sample?.name === name) total = (total ?? 0) + sample.value;
+    }
+    sums[name] = total;
+  }
+  return sums;
 }
 
 /** Sum of `name` over all its label sets; undefined when no sample has that name. */
@@ -39,6 +53,21 @@ export function sumSamples(samples: readonly PromSample[], name: string): number
     if (sample.name === name) total = (total ?? 0) + sample.value;
   }
   return total;
+}
+
+/** One sample line, or undefined for a blank, comment or malformed line. */
+function parseSampleLine(rawLine: string): PromSample | undefined {
+  const line = rawLine.trim();
+  if (line === '' || line.startsWith('#')) return undefined;
+  const match = SAMPLE.exec(line);
+  if (match === null) return undefined;
+  const [, name, labelText, valueText] = match;
+  if (name === undefined || valueText === undefined) return undefined;
+  const labels = labelText === undefined ? {} : parseLabels(labelText);
+  if (labels === undefined) return undefined;
+  const value = parseValue(valueText);
+  if (value === undefined) return undefined;
+  return { name, labels, value };
 }
 
 function parseLabels(text: string): Record<string, string> | undefined {

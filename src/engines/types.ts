@@ -37,6 +37,18 @@ export interface EngineHealth {
   error?: string;
 }
 
+/** What one routine check of a serving engine saw (`EngineAdapter.check`). */
+export interface EngineCheck {
+  /** The server answered at all. */
+  live: boolean;
+  /** `/health` answered 200. */
+  healthy: boolean;
+  /** Load from `/metrics`; absent when the engine is not healthy or its metrics were unreadable. */
+  load?: EngineLoad;
+  /** Why it is not healthy, or why the load is missing. */
+  error?: string;
+}
+
 /** How a request failed. */
 export type EngineErrorKind =
   | 'connect' // connection refused / reset before any response
@@ -69,6 +81,13 @@ export interface EngineAdapter {
   health(signal?: AbortSignal): Promise<EngineHealth>;
   /** Current load from `/metrics`; throws EngineError when unreadable. */
   load(signal?: AbortSignal): Promise<EngineLoad>;
+  /**
+   * The routine check of an engine already seen to serve its model: `/health`, then `/metrics` when
+   * healthy, without the model list. Never throws. Right after other traffic to the engine it reuses
+   * a pooled connection; otherwise (an idle engine checked every few seconds, whose keep-alive has
+   * lapsed) it opens one connection for the check and closes it after.
+   */
+  check(signal?: AbortSignal): Promise<EngineCheck>;
   /**
    * Streams one generation. Yields tokens then one `end`; throws EngineError on failure. Aborting
    * `signal` closes the upstream request promptly and ends the iteration with kind `aborted`.

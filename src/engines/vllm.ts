@@ -2,20 +2,39 @@
  * Adapter for vLLM's OpenAI-compatible server: streams `/v1/completions` over undici and
  * eventsource-parser, reads readiness from `/health` + `/v1/models` and load from `/metrics`.
  * Every failure leaves as an EngineError whose kind says where it happened (see types.ts).
+ *
+ * The routine check of a ready engine is most of what an idle fleet costs: at 1,000 idle hosts it
+ * runs a hundred times a second, each time on a new connection because the engine's keep-alive
+ * lapsed since the last one. So it skips the model list, sends `/health` and `/metrics` on one
+ * connection of its own, and closes that connection itself (through a shared pool the connection
+ * would cost a per-origin pool, set up and torn down by an idle timer, on top of the check).
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, Client, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { EngineLoad } from '../protocols/index.js';
 import { describeEngineError, parseErrorBody } from './openai-chunks.js';
 import { OpenAiStreamDecoder } from './openai-stream.js';
-import { parsePrometheusText, sumSamples } from './prometheus-text.js';
-import { EngineError, type EngineAdapter, type EngineChunk, type EngineErrorKind, type EngineHealth, type EngineRequest } from './types.js';
+import { sumMetrics } from './prometheus-text.js';
+import { EngineError, type EngineAdapter, type EngineCheck, type EngineChunk, type EngineErrorKind, type EngineHealth, type EngineRequest } from './types.js';
 
 /** Idle timeout of a stream when the caller gives none. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 /** Deadline of `/health`, `/v1/models` and `/metrics` calls when none is configured. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+/**
+ * A check this soon after the last exchange over the pool counts on a pooled connection still
+ * being open: undici keeps an idle connection 4 s, or the server's keep-alive hint less 2 s (3 s
+ * for a 5 s hint), so a busy engine checked every 2 s keeps its connection.
+ */
+export const DEFAULT_POOLED_CHECK_WITHIN_MS = 2_500;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/**
+ * What closes a check's own connection. undici closes a connection by destroying its socket with an
+ * error, whose stack Node formats at once (through source maps, when enabled); built once, it costs
+ * nothing per check.
+ */
+const CHECK_DONE = new Error('engine check done: connection closed by the adapter');
+const LOAD_METRICS = ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc'] as const;
 
 /** Options of a VllmAdapter. */
 export interface VllmAdapterOptions {
@@ -23,8 +42,10 @@ export interface VllmAdapterOptions {
   apiKey?: string;
   /** Connection pool to use; by default the adapter owns one and closes it in `close()`. */
   dispatcher?: Dispatcher;
-  /** Deadline of the health, model-list and metrics calls (not of streams). */
+  /** Deadline of each health, model-list and metrics call, and of a whole `check()` (not of streams). */
   requestTimeoutMs?: number;
+  /** See {@link DEFAULT_POOLED_CHECK_WITHIN_MS}; 0 makes every check open its own connection. */
+  pooledCheckWithinMs?: number;
 }
 
 const ModelListSchema = z.object({
@@ -38,14 +59,20 @@ export class VllmAdapter implements EngineAdapter {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private readonly headers: Record<string, string>;
+  private readonly origin: string;
   private readonly requestTimeoutMs: number;
+  private readonly pooledCheckWithinMs: number;
+  /** When the last request over the pooled dispatcher ended (`performance.now()`); -Infinity before any. */
+  private lastPooledAt = Number.NEGATIVE_INFINITY;
 
   constructor(baseUrl: string, opts: VllmAdapterOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.origin = originOf(this.baseUrl);
     this.ownsDispatcher = opts.dispatcher === undefined;
     this.dispatcher = opts.dispatcher ?? new Agent();
     this.headers = opts.apiKey === undefined ? {} : { authorization: `Bearer ${opts.apiKey}` };
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.pooledCheckWithinMs = opts.pooledCheckWithinMs ?? DEFAULT_POOLED_CHECK_WITHIN_MS;
   }
 
   async health(signal?: AbortSignal): Promise<EngineHealth> {
@@ -70,16 +97,31 @@ export class VllmAdapter implements EngineAdapter {
   }
 
   async load(signal?: AbortSignal): Promise<EngineLoad> {
-    const { status, text } = await this.get('/metrics', signal);
-    if (status !== 200) throw new EngineError('http', `/metrics answered ${status}`, { status, body: text.slice(0, MAX_ERROR_BODY_BYTES) });
-    const samples = parsePrometheusText(text);
-    const running = sumSamples(samples, 'vllm:num_requests_running');
-    const waiting = sumSamples(samples, 'vllm:num_requests_waiting');
-    const kv = sumSamples(samples, 'vllm:kv_cache_usage_perc') ?? sumSamples(samples, 'vllm:gpu_cache_usage_perc') ?? 0;
-    if (running === undefined || waiting === undefined) {
-      throw new EngineError('http', '/metrics lacks vllm:num_requests_running / vllm:num_requests_waiting', { status });
+    return loadOf(await this.get('/metrics', signal));
+  }
+
+  async check(signal?: AbortSignal): Promise<EngineCheck> {
+    const deadline = this.deadline(signal);
+    const pooled = performance.now() - this.lastPooledAt < this.pooledCheckWithinMs;
+    let dispatcher: Dispatcher = this.dispatcher;
+    try {
+      let health: { status: number; text: string };
+      try {
+        if (!pooled) dispatcher = new Client(this.origin);
+        health = await this.getWithin('/health', deadline, dispatcher);
+      } catch (error) {
+        return { live: false, healthy: false, error: messageOf(error) };
+      }
+      if (health.status !== 200) return { live: true, healthy: false, error: `/health answered ${health.status}` };
+      try {
+        return { live: true, healthy: true, load: loadOf(await this.getWithin('/metrics', deadline, dispatcher)) };
+      } catch (error) {
+        return { live: true, healthy: true, error: messageOf(error) };
+      }
+    } finally {
+      deadline.done();
+      if (dispatcher !== this.dispatcher) await dispatcher.destroy(CHECK_DONE).catch(() => undefined);
     }
-    return { running: Math.max(0, running), waiting: Math.max(0, waiting), kv_usage: Math.min(1, Math.max(0, Number.isFinite(kv) ? kv : 0)) };
   }
 
   async *stream(req: EngineRequest, signal: AbortSignal, opts: { idleTimeoutMs?: number } = {}): AsyncGenerator<EngineChunk> {
@@ -152,6 +194,7 @@ export class VllmAdapter implements EngineAdapter {
       if (!decoder.done) throw new EngineError('disconnected', `the stream from ${this.baseUrl} ended without [DONE]`);
     } finally {
       clearTimeout(idleTimer);
+      this.lastPooledAt = performance.now();
       signal.removeEventListener('abort', onAbort);
       // Leaving early (error, abort, consumer break): drop the socket so the engine frees the slot.
       if (body !== undefined && !body.readableEnded) body.destroy();
@@ -162,19 +205,79 @@ export class VllmAdapter implements EngineAdapter {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
 
-  /** GET with the request deadline; throws EngineError connect / timeout / aborted. */
+  /**
+   * A request deadline, combined with the caller's signal. Its timer is cleared by `done()` rather
+   * than left to run out (as `AbortSignal.timeout` would): a check is over in milliseconds, and a
+   * hundred checks a second would otherwise keep five seconds' worth of timers and signals alive.
+   */
+  private deadline(caller: AbortSignal | undefined): Deadline {
+    const controller = new AbortController();
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      controller.abort(new Error(`deadline of ${this.requestTimeoutMs} ms`));
+    }, this.requestTimeoutMs);
+    timer.unref();
+    const onAbort = (): void => controller.abort(caller?.reason);
+    if (caller?.aborted === true) onAbort();
+    else caller?.addEventListener('abort', onAbort, { once: true });
+    return {
+      signal: controller.signal,
+      caller,
+      expired: () => expired,
+      done: () => {
+        clearTimeout(timer);
+        caller?.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  /** GET with a request deadline of its own; throws EngineError connect / timeout / aborted. */
   private async get(path: string, signal?: AbortSignal): Promise<{ status: number; text: string }> {
-    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
-    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    const deadline = this.deadline(signal);
     try {
-      const response = await request(`${this.baseUrl}${path}`, { method: 'GET', dispatcher: this.dispatcher, signal: combined, headers: this.headers });
-      return { status: response.statusCode, text: await response.body.text() };
-    } catch (error) {
-      if (signal?.aborted === true) throw new EngineError('aborted', `GET ${path} aborted`, { cause: error });
-      if (timeout.aborted) throw new EngineError('timeout', `GET ${path} took longer than ${this.requestTimeoutMs} ms`, { cause: error });
-      throw new EngineError('connect', `GET ${this.baseUrl}${path}: ${messageOf(error)}`, { cause: error });
+      return await this.getWithin(path, deadline, this.dispatcher);
+    } finally {
+      deadline.done();
     }
   }
+
+  /** GET within `deadline` over `dispatcher`; throws EngineError connect / timeout / aborted. */
+  private async getWithin(path: string, deadline: Deadline, dispatcher: Dispatcher): Promise<{ status: number; text: string }> {
+    try {
+      const response = await request(`${this.baseUrl}${path}`, { method: 'GET', dispatcher, signal: deadline.signal, headers: this.headers });
+      return { status: response.statusCode, text: await response.body.text() };
+    } catch (error) {
+      if (deadline.caller?.aborted === true) throw new EngineError('aborted', `GET ${path} aborted`, { cause: error });
+      if (deadline.expired()) throw new EngineError('timeout', `GET ${path} took longer than ${this.requestTimeoutMs} ms`, { cause: error });
+      throw new EngineError('connect', `GET ${this.baseUrl}${path}: ${messageOf(error)}`, { cause: error });
+    } finally {
+      if (dispatcher === this.dispatcher) this.lastPooledAt = performance.now();
+    }
+  }
+}
+
+/** The signal a request runs under: the caller's abort or the deadline, whichever comes first. */
+interface Deadline {
+  signal: AbortSignal;
+  caller: AbortSignal | undefined;
+  /** The deadline passed (rather than the caller aborting). */
+  expired(): boolean;
+  /** Clears the timer and the listener on the caller's signal. */
+  done(): void;
+}
+
+/** Load from a `/metrics` response; throws EngineError http when it is not a vLLM scrape. */
+function loadOf({ status, text }: { status: number; text: string }): EngineLoad {
+  if (status !== 200) throw new EngineError('http', `/metrics answered ${status}`, { status, body: text.slice(0, MAX_ERROR_BODY_BYTES) });
+  const sums = sumMetrics(text, LOAD_METRICS);
+  const running = sums['vllm:num_requests_running'];
+  const waiting = sums['vllm:num_requests_waiting'];
+  const kv = sums['vllm:kv_cache_usage_perc'] ?? sums['vllm:gpu_cache_usage_perc'] ?? 0;
+  if (running === undefined || waiting === undefined) {
+    throw new EngineError('http', '/metrics lacks vllm:num_requests_running / vllm:num_requests_waiting', { status });
+  }
+  return { running: Math.max(0, running), waiting: Math.max(0, waiting), kv_usage: Math.min(1, Math.max(0, Number.isFinite(kv) ? kv : 0)) };
 }
 
 function completionBody(req: EngineRequest): Record<string, unknown> {
@@ -204,6 +307,15 @@ async function readCapped(body: AsyncIterable<Buffer>): Promise<string> {
 function isUndiciTimeout(error: unknown): boolean {
   const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+}
+
+/** The origin of a URL; a URL that does not parse is kept as is (its requests fail as connect errors). */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
 }
 
 function messageOf(error: unknown): string {

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EngineError, VllmAdapter, type EngineChunk, type EngineRequest } from '../../src/engines/index.js';
 import { startSimEngine, type SimEngine } from '../../src/sim/index.js';
 import { OPENAI_FIXTURES, readFixture } from '../helpers/openai-fixtures.js';
@@ -204,6 +204,21 @@ describe('vllm adapter - against the simulated engine', () => {
     expect((await adapter.health()).ready).toBe(true);
   });
 
+  it('vllm adapter - check reads /health then /metrics; a dead engine is live but unhealthy, a refused one not live', async () => {
+    const fresh = new VllmAdapter(sim.url);
+    try {
+      expect(await fresh.check()).toEqual({ live: true, healthy: true, load: { running: 0, waiting: 0, kv_usage: 0 } });
+      await sim.setFaults({ engineDead: true });
+      expect(await fresh.check()).toEqual({ live: true, healthy: false, error: '/health answered 503' });
+      await sim.setFaults({ engineDead: false, refuse: true });
+      expect(await fresh.check()).toMatchObject({ live: false, healthy: false, error: expect.stringContaining('/health') });
+      await sim.setFaults({ refuse: false });
+      expect((await fresh.check()).healthy).toBe(true);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   const faultCases = [
     { fault: { refuse: true }, kind: 'connect', tokens: 0 },
     { fault: { failBeforeFirstToken: 'reset' }, kind: 'connect', tokens: 0 },
@@ -326,5 +341,69 @@ describe('vllm adapter - against the simulated engine', () => {
       await bad.close();
       await keyed.close();
     }
+  });
+});
+
+describe('vllm adapter - the connections of a routine check', () => {
+  const METRICS = 'vllm:num_requests_running{engine="0"} 1.0\nvllm:num_requests_waiting{engine="0"} 0.0\nvllm:kv_cache_usage_perc{engine="0"} 0.25\n';
+  const paths: string[] = [];
+  const open = new Set<Socket>();
+  let connections = 0;
+  let server: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      req.resume();
+      if (req.url === '/metrics') return void res.end(METRICS);
+      if (req.url === '/v1/models') return void res.end(JSON.stringify({ data: [{ id: MODEL }] }));
+      res.writeHead(200, { 'content-length': 0 }).end();
+    });
+    server.on('connection', (socket: Socket) => {
+      connections += 1;
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  beforeEach(() => {
+    paths.length = 0;
+    connections = 0;
+  });
+  afterAll(async () => {
+    await stopServer(server);
+  });
+
+  it('vllm adapter - a check with no recent exchange opens its own connection for /health and /metrics and closes it', async () => {
+    const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 0 });
+    try {
+      expect(await adapter.check()).toEqual({ live: true, healthy: true, load: { running: 1, waiting: 0, kv_usage: 0.25 } });
+      await waitFor('the check to close its connection', () => open.size === 0);
+      expect(await adapter.check()).toMatchObject({ healthy: true });
+      await waitFor('the check to close its connection', () => open.size === 0);
+      expect(paths).toEqual(['/health', '/metrics', '/health', '/metrics']);
+      expect(connections).toBe(2);
+    } finally {
+      await adapter.close();
+    }
+  });
+
+  it('vllm adapter - a check right after other traffic reuses the pooled connection and leaves it open', async () => {
+    const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 60_000 });
+    try {
+      expect((await adapter.health()).ready).toBe(true);
+      const pooled = connections;
+      expect(await adapter.check()).toMatchObject({ healthy: true, load: { running: 1 } });
+      expect(paths).toEqual(['/health', '/v1/models', '/health', '/metrics']);
+      // No connection of its own: the pooled ones carried the check and stay open.
+      expect(connections).toBe(pooled);
+      expect(open.size).toBe(pooled);
+    } finally {
+      await adapter.close();
+    }
+    await waitFor('the pool to close its connection', () => open.size === 0);
   });
 });

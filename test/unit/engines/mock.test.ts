@@ -52,7 +52,7 @@ describe('mock adapter - streaming', () => {
     expect(adapter.activeStreams).toBe(0);
   });
 
-  it('mock adapter - an unknown model is http 404; health and load follow the options', async () => {
+  it('mock adapter - an unknown model is http 404; health, load and check follow the options', async () => {
     const adapter = new MockAdapter({ model: 'm' });
     const chunks = adapter.stream({ model: 'other', prompt: 'x', max_tokens: 1 }, new AbortController().signal);
     await expect(chunks[Symbol.asyncIterator]().next()).rejects.toMatchObject({ kind: 'http', status: 404 });
@@ -60,6 +60,9 @@ describe('mock adapter - streaming', () => {
     adapter.configure({ healthy: false, load: { running: 3, waiting: 1, kv_usage: 0.5 } });
     expect((await adapter.health()).ready).toBe(false);
     expect(await adapter.load()).toEqual({ running: 3, waiting: 1, kv_usage: 0.5 });
+    expect(await adapter.check()).toEqual({ live: true, healthy: false, error: 'mock engine set unhealthy' });
+    adapter.configure({ healthy: true });
+    expect(await adapter.check()).toEqual({ live: true, healthy: true, load: { running: 3, waiting: 1, kv_usage: 0.5 } });
   });
 });
 
