@@ -24,7 +24,7 @@ import {
   type Reputation,
   type Strictness,
 } from '../protocols/index.js';
-import { excludedHosts, filterAndRankOffers, loadChanged, reactToHostFailure, recordOutcome, shouldRepublish } from '../policy/index.js';
+import { excludedHosts, filterAndRankOffers, loadChanged, publishesAtOnce, reactToHostFailure, recordOutcome, shouldRepublish } from '../policy/index.js';
 import type { Provider } from '../providers/index.js';
 import type { Bus, KvStore, Subscription } from '../transport/index.js';
 import type { DroverMetrics } from '../observability/metrics.js';
@@ -92,8 +92,8 @@ interface FleetPoolState {
   spentClosed: number;
   timer: unknown;
   publishTimer: unknown;
-  /** A replica's load changed since the last status publish. */
-  loadChanged: boolean;
+  /** A replica joined, or a replica's load changed, since the last status publish. */
+  changed: boolean;
   lastPublishedAt: number;
   control: Subscription | undefined;
   reconciling: boolean;
@@ -167,8 +167,15 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
     };
   }
 
+  /** Replicas in the status: ready hosts with a replica. */
+  function readyCount(s: FleetPoolState): number {
+    let n = 0;
+    for (const h of s.hosts.values()) if (h.state === 'ready' && h.replica !== undefined) n += 1;
+    return n;
+  }
+
   function publish(s: FleetPoolState, ctx: ActorContext<FleetPoolMsg>): void {
-    s.loadChanged = false;
+    s.changed = false;
     s.lastPublishedAt = ctx.clock.now();
     deps.bus.publish(subjects.poolStatus(pool.id), status(s, ctx));
     const m = deps.metrics;
@@ -424,7 +431,7 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
         spentClosed: 0,
         timer: undefined,
         publishTimer: undefined,
-        loadChanged: false,
+        changed: false,
         lastPublishedAt: 0,
         control: undefined,
         reconciling: false,
@@ -460,10 +467,10 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
           await reconcile(s, ctx);
           return s;
         case 'pool.publish':
-          // Changes of state publish at once; this heartbeat carries load changes, and otherwise
-          // refreshes a late subscriber (a restarted placement) without resending an unchanged
-          // list of a thousand replicas every tick.
-          if (shouldRepublish({ loadChanged: s.loadChanged, sinceLastPublishMs: ctx.clock.now() - s.lastPublishedAt, refreshMs: STATUS_REFRESH_MS })) publish(s, ctx);
+          // Most changes of state publish at once; this heartbeat carries replicas that joined a
+          // serving pool and load changes, and otherwise refreshes a late subscriber (a restarted
+          // placement) without resending an unchanged list of a thousand replicas every tick.
+          if (shouldRepublish({ changed: s.changed, sinceLastPublishMs: ctx.clock.now() - s.lastPublishedAt, refreshMs: STATUS_REFRESH_MS })) publish(s, ctx);
           return s;
         case 'pool.scale':
           s.desired = msg.replicas;
@@ -485,22 +492,23 @@ export function fleetPoolBehavior(deps: FleetPoolDeps): Behavior<FleetPoolState,
           const r = msg.report;
           const h = s.hosts.get(r.host_id);
           switch (r.type) {
-            case 'host.ready':
+            case 'host.ready': {
               // A host the pool is already terminating (scale down, drain, failure) must not be served.
               if (h === undefined || h.state === 'terminating') return s;
+              const readyBefore = readyCount(s);
               h.state = 'ready';
               h.replica = r.replica;
               deps.metrics?.provisioningOutcomes.inc({ pool_id: pool.id, outcome: 'ready' });
-              {
-                const key = kvSafe(r.provider_host_id);
-                const prev = await stores.reputation.get(key).catch(() => undefined);
-                await stores.reputation.put(key, recordOutcome(prev?.value, 'success', r.provider_host_id, ctx.clock.now())).catch(() => undefined);
-              }
-              publish(s, ctx);
+              const key = kvSafe(r.provider_host_id);
+              const prev = await stores.reputation.get(key).catch(() => undefined);
+              await stores.reputation.put(key, recordOutcome(prev?.value, 'success', r.provider_host_id, ctx.clock.now())).catch(() => undefined);
+              if (publishesAtOnce({ readyBefore, readyAfter: readyCount(s) })) publish(s, ctx);
+              else s.changed = true;
               return s;
+            }
             case 'host.load':
               if (h?.replica !== undefined) {
-                if (loadChanged(h.replica.load, r.load)) s.loadChanged = true;
+                if (loadChanged(h.replica.load, r.load)) s.changed = true;
                 h.replica = { ...h.replica, load: r.load, last_checked_at: ctx.clock.now() };
               }
               return s;

@@ -29,7 +29,16 @@ import {
   type ReplicaStatus,
   type SshAddress,
 } from '../protocols/index.js';
-import { assessProgress, decideReadiness, classifyFailure, readyCheckDelayMs, type ProgressState } from '../policy/index.js';
+import {
+  afterReadyCheck,
+  assessProgress,
+  decideReadiness,
+  classifyFailure,
+  READY_WATCH_START,
+  type ProgressState,
+  type ReadyCheckOutcome,
+  type ReadyWatch,
+} from '../policy/index.js';
 import type { EngineAdapter } from '../engines/index.js';
 import type { ProbeExecutor, ReadinessAdapter } from '../probes/index.js';
 import type { Provider } from '../providers/index.js';
@@ -101,15 +110,14 @@ interface HostActorState {
   exec: ProbeExecutor | undefined;
   instance: InstanceInfo | undefined;
   timer: unknown;
-  healthFailures: number;
+  /** The watch of a ready host: whether its next check reads the model list, failures in a row. */
+  watch: ReadyWatch;
   done: boolean;
   /** A failure found in init, acted on at the first tick (init cannot stop the actor). */
   pendingFailure?: HostFailure;
 }
 
 const MAX_TRANSITIONS = 20;
-/** Consecutive failed health checks before a ready host is examined and failed. */
-const READY_HEALTH_FAILURES = 2;
 
 /** The HostActor's behavior. */
 export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostActorState, HostMsg> {
@@ -317,6 +325,10 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
           return fail(s, ctx, { class: 'INFRA_FATAL', reason: `the instance maps no public port for container port ${pool.launch.port}`, stage, evidence: JSON.stringify(s.instance?.ports ?? {}) });
         }
         await transition(s, ctx, 'ready', 'one generation succeeded', { stage });
+        s.watch = READY_WATCH_START;
+        // Warm-up evidence is done with: its fingerprint lines are slices of a whole log tail, which
+        // they would keep alive for as long as the host serves.
+        s.progress = undefined;
         deps.report({ type: 'host.ready', host_id: s.record.host_id, replica: replicaOf(s), provider_host_id: s.record.provider_host_id });
         // Serving is watched over HTTP; SSH reconnects if the host ever needs examining.
         await exec.disconnect().catch(() => undefined);
@@ -348,20 +360,31 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
     return true;
   }
 
-  /** ready: the engine answers; scrape its load. Two failed checks in a row → examine and fail. */
+  /**
+   * One check of a ready engine: `/health` + `/v1/models` then `/metrics` when the watch asks for the
+   * model list, otherwise the routine `/health` + `/metrics`.
+   */
+  async function checkEngine(engine: EngineAdapter, listModels: boolean): Promise<ReadyCheckOutcome & { error?: string }> {
+    if (!listModels) {
+      const seen = await engine.check();
+      return { ok: seen.healthy, ...(seen.load === undefined ? {} : { load: seen.load }), ...(seen.error === undefined ? {} : { error: seen.error }) };
+    }
+    const health = await engine.health(AbortSignal.timeout(5_000));
+    if (!health.ready || !health.models.includes(pool.model)) return { ok: false, ...(health.error === undefined ? {} : { error: health.error }) };
+    const load = await engine.load(AbortSignal.timeout(5_000)).catch(() => undefined);
+    return { ok: true, ...(load === undefined ? {} : { load }) };
+  }
+
+  /** ready: the engine answers; scrape its load. Failed checks in a row (`afterReadyCheck`) → examine and fail. */
   async function tickReady(s: HostActorState, ctx: ActorContext<HostMsg>): Promise<void> {
     const url = s.record.engine_url;
     if (url === undefined) return schedule(s, ctx);
-    const engine = deps.engineFor(url);
-    const health = await engine.health(AbortSignal.timeout(5_000));
-    if (health.ready && health.models.includes(pool.model)) {
-      s.healthFailures = 0;
-      const load = await engine.load(AbortSignal.timeout(5_000)).catch(() => undefined);
-      if (load !== undefined) deps.report({ type: 'host.load', host_id: s.record.host_id, load });
-      return schedule(s, ctx, readyCheckDelayMs(load, deps));
-    }
-    s.healthFailures += 1;
-    if (s.healthFailures < READY_HEALTH_FAILURES) return schedule(s, ctx, Math.min(deps.probeIntervalMs, 1_000));
+    const listModels = !s.watch.modelListed;
+    const seen = await checkEngine(deps.engineFor(url), listModels);
+    if (seen.ok && seen.load !== undefined) deps.report({ type: 'host.load', host_id: s.record.host_id, load: seen.load });
+    const { watch, next } = afterReadyCheck(s.watch, seen, listModels, deps);
+    s.watch = watch;
+    if (next.kind === 'check') return schedule(s, ctx, next.inMs);
     if (await instanceGone(s, ctx, 'generation')) return;
     // The engine stopped answering: look at the host to tell why, then replace it.
     const probes = s.exec === undefined ? [] : [
@@ -375,7 +398,7 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
     const cls = verdict.class === 'INFRA_FATAL' || verdict.class === 'WORKLOAD_INCOMPATIBLE' ? verdict.class : 'UNKNOWN';
     return fail(s, ctx, {
       class: cls,
-      reason: `engine stopped answering while serving (${health.error ?? 'not ready'}); ${verdict.reason}`,
+      reason: `engine stopped answering while serving (${seen.error ?? 'not ready'}); ${verdict.reason}`,
       stage: 'generation',
       evidence: verdict.evidence,
     });
@@ -389,7 +412,7 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
         const record = structuredClone(start.record);
         const s: HostActorState = {
           record, revision: undefined, stageStartedAt: now, progress: undefined, lastProgressAt: now,
-          exec: undefined, instance: undefined, timer: undefined, healthFailures: 0, done: false,
+          exec: undefined, instance: undefined, timer: undefined, watch: READY_WATCH_START, done: false,
         };
         // Re-prove an adopted host from the start: its engine may have died while we were away.
         enterStage(s, ctx, 'instance_running');
@@ -417,7 +440,7 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
       };
       const s: HostActorState = {
         record, revision: undefined, stageStartedAt: now, progress: undefined, lastProgressAt: now,
-        exec: undefined, instance: undefined, timer: undefined, healthFailures: 0, done: false,
+        exec: undefined, instance: undefined, timer: undefined, watch: READY_WATCH_START, done: false,
       };
       // The record exists before the instance does: a crash between create and the next write
       // leaves a labelled instance that reconciliation destroys.

@@ -41,4 +41,5 @@ export { reputationScore, recordOutcome, decayFactor, DEFAULT_REPUTATION_HALF_LI
 export type { HostOutcome } from './reputation.js';
 export { reactToHostFailure } from './pool-reactions.js';
 export type { HostFailureInput, HostFailureReaction } from './pool-reactions.js';
-export { readyCheckDelayMs, loadChanged, shouldRepublish } from './monitoring.js';
+export { readyCheckDelayMs, afterReadyCheck, loadChanged, publishesAtOnce, shouldRepublish, READY_WATCH_START, READY_CHECK_FAILURES } from './monitoring.js';
+export type { ReadyCadence, ReadyWatch, ReadyCheckOutcome, ReadyCheckNext } from './monitoring.js';
