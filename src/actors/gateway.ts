@@ -30,16 +30,19 @@ export class NatsTaskGateway implements TaskGateway {
   async submit(spec: TaskSpec, correlationId: string): Promise<AdmissionResponse> {
     // Watched before the request goes out, so the client's event stream is served from memory
     // from the first event, even one published before the 202 gets back here.
-    const release = await this.transport.events.watch(spec.task_id);
+    const watch = await this.transport.events.watch(spec.task_id);
+    let admission: AdmissionResponse;
     try {
-      return await this.transport.bus.request(subjects.tasksSubmit, { spec, correlation_id: correlationId }, {
+      admission = await this.transport.bus.request(subjects.tasksSubmit, { spec, correlation_id: correlationId }, {
         schema: AdmissionResponseSchema,
         timeoutMs: 15_000,
       });
     } catch (err) {
-      release();
+      watch.release();
       throw err;
     }
+    watch.admitted();
+    return admission;
   }
 
   async get(taskId: string): Promise<TaskRecord | undefined> {

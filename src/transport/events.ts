@@ -25,7 +25,7 @@ import {
   type SequencedTaskEvent,
   type TaskEvent,
 } from '../protocols/index.js';
-import type { EventLog } from './types.js';
+import type { EventLog, TaskWatch } from './types.js';
 import { DEFAULT_FEED_LIMITS, TaskFeeds, type TaskFeedLimits } from './task-feeds.js';
 
 /**
@@ -44,7 +44,8 @@ const LIVE_RETRY_MS = 5_000;
 /** How often ended feeds are checked for expiry. */
 const FEED_SWEEP_MS = 1_000;
 
-const noRelease = (): void => undefined;
+/** The watch of a task whose events are not kept here (already watched, or no live consumer). */
+const NOT_KEPT: TaskWatch = { admitted: () => undefined, release: () => undefined };
 
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
@@ -70,9 +71,9 @@ export class JetStreamEventLog implements EventLog {
     this.feeds = new TaskFeeds(feedLimits);
   }
 
-  async watch(taskId: string): Promise<() => void> {
-    if (!(await this.ensureLive())) return noRelease;
-    return this.feeds.open(taskId) ?? noRelease;
+  async watch(taskId: string): Promise<TaskWatch> {
+    if (!(await this.ensureLive())) return NOT_KEPT;
+    return this.feeds.open(taskId) ?? NOT_KEPT;
   }
 
   watching(taskId: string): boolean {
@@ -123,7 +124,7 @@ export class JetStreamEventLog implements EventLog {
 
   private onLive(m: JsMsg): void {
     const taskId = taskIdFromSubject(m.subject);
-    if (taskId === undefined || !this.feeds.has(taskId)) return;
+    if (taskId === undefined || !this.feeds.keeps(taskId)) return;
     const event = this.parse(m, taskId);
     if (event !== undefined) this.feeds.append(taskId, { seq: m.seq, event });
   }

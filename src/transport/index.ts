@@ -20,5 +20,6 @@ export type {
   ServiceOptions,
   Services,
   Subscription,
+  TaskWatch,
   Transport,
 } from './types.js';

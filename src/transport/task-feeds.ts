@@ -3,7 +3,9 @@
  * events stream appends every event of a watched task here, so a client that streams a task it
  * just submitted is served from memory: no consumer of its own, no pull, no delete. A feed is
  * complete from the task's first event on, because it is opened (with the live consumer already
- * running) before the submit that creates the task is sent.
+ * running) before the submit that creates the task is sent. Readers see it only once that submit
+ * was admitted: a refused duplicate of a running task must not be read from a feed that began in
+ * the middle of its events.
  *
  * Memory is bounded: a feed lingers for a while after its terminal event (for the client whose
  * GET arrives after a fast task ended), and the oldest feeds are evicted beyond a count or total
@@ -27,6 +29,8 @@ export const DEFAULT_FEED_LIMITS: TaskFeedLimits = { lingerMs: 10_000, maxFeeds:
 
 class Feed {
   readonly events: SequencedTaskEvent[] = [];
+  /** The submit that opened it was admitted: the feed holds the task from its first event. */
+  admitted = false;
   endedAt: number | undefined;
   detached = false;
   private wakers = new Set<() => void>();
@@ -58,6 +62,12 @@ class Feed {
 /** Reads a task's events after a sequence from somewhere else (the stream); used when a feed goes away. */
 export type FeedFallback = (afterSeq: number | undefined) => AsyncIterable<SequencedTaskEvent>;
 
+/** The opener's hold on a feed: its submit was admitted (readers may use it), or refused (drop it). */
+export interface FeedHandle {
+  admitted(): void;
+  release(): void;
+}
+
 /** The feeds of watched tasks, keyed by task id, oldest first. */
 export class TaskFeeds {
   private readonly feeds = new Map<string, Feed>();
@@ -69,22 +79,32 @@ export class TaskFeeds {
   ) {}
 
   /**
-   * Starts keeping `taskId`'s events. Returns a release that drops the feed (for a submit that was
-   * refused), or undefined when the task is already watched: the earlier watcher owns the feed.
+   * Starts keeping `taskId`'s events; readers see them once the handle says the submit was
+   * admitted. Undefined when the task is already watched: the earlier watcher owns the feed.
    */
-  open(taskId: string): (() => void) | undefined {
+  open(taskId: string): FeedHandle | undefined {
     if (this.feeds.has(taskId)) return undefined;
     const feed = new Feed();
     this.feeds.set(taskId, feed);
     this.evictBeyondLimits();
-    return () => {
-      if (this.feeds.get(taskId) === feed) this.drop(taskId, feed);
+    return {
+      admitted: () => {
+        feed.admitted = true;
+      },
+      release: () => {
+        if (this.feeds.get(taskId) === feed) this.drop(taskId, feed);
+      },
     };
   }
 
-  /** True while `taskId` has a complete feed here. */
-  has(taskId: string): boolean {
+  /** True while `taskId`'s events are kept here (admitted or not yet). */
+  keeps(taskId: string): boolean {
     return this.feeds.has(taskId);
+  }
+
+  /** True while `taskId` has a complete, readable feed here. */
+  has(taskId: string): boolean {
+    return this.feeds.get(taskId)?.admitted === true;
   }
 
   /** Number of feeds kept. */
@@ -121,7 +141,7 @@ export class TaskFeeds {
    */
   read(taskId: string, afterSeq: number | undefined, signal: AbortSignal | undefined, fallback: FeedFallback): AsyncIterable<SequencedTaskEvent> | undefined {
     const feed = this.feeds.get(taskId);
-    return feed === undefined ? undefined : readFeed(feed, afterSeq, signal, fallback);
+    return feed?.admitted === true ? readFeed(feed, afterSeq, signal, fallback) : undefined;
   }
 
   private drop(taskId: string, feed: Feed): void {

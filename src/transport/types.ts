@@ -101,13 +101,22 @@ export interface EventLog {
   last(taskId: string): Promise<SequencedTaskEvent | undefined>;
   /**
    * Keeps `taskId`'s events in memory from its first one, so `read` of it here needs no consumer of
-   * its own. Call it before the submit that creates the task; call the returned release if the
-   * submit is refused. When the task is already watched, or watching is unavailable (the shared
-   * live consumer cannot start), the release does nothing and reads use the stream.
+   * its own. Call it before the submit that creates the task, then `admitted()` once the submit is
+   * accepted (reads use the memory from then on) or `release()` if it is refused. When the task is
+   * already watched, or watching is unavailable (the shared live consumer cannot start), both do
+   * nothing and reads use the stream.
    */
-  watch(taskId: string): Promise<() => void>;
-  /** True while `taskId` is watched here: it exists, and its events are in memory. */
+  watch(taskId: string): Promise<TaskWatch>;
+  /** True while `taskId` is watched and admitted here: it exists, and its events are in memory. */
   watching(taskId: string): boolean;
+}
+
+/** The hold of a submit on its task's in-memory events (`EventLog.watch`). */
+export interface TaskWatch {
+  /** The submit was admitted: readers may use the memory. */
+  admitted(): void;
+  /** The submit was refused: drop what was kept. */
+  release(): void;
 }
 
 /** A running nats-server spawned by Drover (or by a test). */

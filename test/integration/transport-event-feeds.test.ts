@@ -44,7 +44,7 @@ async function fromStream(task: string): Promise<SequencedTaskEvent[]> {
 
 describe('transport events - watched tasks', () => {
   it('serves a watched task from memory: the same events as the stream, with no consumer of its own', async () => {
-    await transport.events.watch('w1');
+    (await transport.events.watch('w1')).admitted();
     expect(transport.events.watching('w1')).toBe(true);
     const live = await consumerCount(); // the shared live consumer
     expect(live).toBe(1);
@@ -59,7 +59,7 @@ describe('transport events - watched tasks', () => {
   });
 
   it('resumes after a sequence from memory', async () => {
-    await transport.events.watch('w2');
+    (await transport.events.watch('w2')).admitted();
     await writeTask('w2', 3);
     const all = await collect(transport.events.read('w2', {}));
     const cut = all[2]!.seq;
@@ -76,15 +76,15 @@ describe('transport events - watched tasks', () => {
   });
 
   it('a release drops the feed; later reads use the stream', async () => {
-    const release = await transport.events.watch('w3');
-    release();
+    const watch = await transport.events.watch('w3');
+    watch.release();
     expect(transport.events.watching('w3')).toBe(false);
     await writeTask('w3', 1);
     expect((await collect(transport.events.read('w3', {}))).map((e) => e.event.type)).toEqual(['started', 'token', 'end']);
   });
 
   it('a reader whose feed goes away (live consumer stopped) continues from the stream without gaps or repeats', async () => {
-    await transport.events.watch('w4');
+    (await transport.events.watch('w4')).admitted();
     transport.events.publish(started('w4'));
     transport.events.publish(token('w4', 0));
     const iter = transport.events.read('w4', {})[Symbol.asyncIterator]();
@@ -97,12 +97,26 @@ describe('transport events - watched tasks', () => {
     for (let next = await iter.next(); next.done !== true; next = await iter.next()) rest.push(next.value);
     expect([...first, ...rest]).toEqual(await fromStream('w4'));
     // The next watch starts a new live consumer.
-    await transport.events.watch('w5');
+    (await transport.events.watch('w5')).admitted();
     expect(transport.events.watching('w5')).toBe(true);
   });
 
+  it('a feed is read only once its submit was admitted (a refused duplicate of a running task never is)', async () => {
+    transport.events.publish(started('dup1'));
+    transport.events.publish(token('dup1', 0));
+    await transport.bus.flush();
+    // A second submit of the running task watches it; its events from now on are kept, not read.
+    const watch = await transport.events.watch('dup1');
+    transport.events.publish(token('dup1', 1));
+    await transport.events.publishDurable(end('dup1', 2));
+    expect(transport.events.watching('dup1')).toBe(false);
+    const events = await collect(transport.events.read('dup1', {}));
+    expect(events.map((e) => e.event.type)).toEqual(['started', 'token', 'token', 'end']);
+    watch.release();
+  });
+
   it('a watched reader gets every event across a server restart', async () => {
-    await transport.events.watch('w6');
+    (await transport.events.watch('w6')).admitted();
     transport.events.publish(started('w6'));
     const reading = collect(transport.events.read('w6', {}));
     await server!.restart();

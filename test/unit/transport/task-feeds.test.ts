@@ -50,7 +50,7 @@ describe('TaskFeeds', () => {
 
   it('gives a reader the stored events, then live ones, and ends at the terminal event', async () => {
     const feeds = new TaskFeeds(LIMITS);
-    feeds.open('a');
+    feeds.open('a')!.admitted();
     feeds.append('a', { seq: 3, event: started('a') });
     feeds.append('a', { seq: 5, event: token('a', 0) });
     const iter = feeds.read('a', undefined, undefined, unused)![Symbol.asyncIterator]();
@@ -65,7 +65,7 @@ describe('TaskFeeds', () => {
 
   it('resumes after a sequence, and serves several readers of one task', async () => {
     const feeds = new TaskFeeds(LIMITS);
-    feeds.open('a');
+    feeds.open('a')!.admitted();
     [started('a'), token('a', 0), token('a', 1), end('a')].forEach((event, k) => feeds.append('a', { seq: 10 + k, event }));
     expect((await collect(feeds.read('a', 11, undefined, unused))).map((e) => e.seq)).toEqual([12, 13]);
     expect((await collect(feeds.read('a', undefined, undefined, unused))).map((e) => e.seq)).toEqual([10, 11, 12, 13]);
@@ -74,7 +74,7 @@ describe('TaskFeeds', () => {
 
   it('stops a waiting reader on abort', async () => {
     const feeds = new TaskFeeds(LIMITS);
-    feeds.open('a');
+    feeds.open('a')!.admitted();
     feeds.append('a', { seq: 1, event: started('a') });
     const ac = new AbortController();
     const got: number[] = [];
@@ -90,7 +90,7 @@ describe('TaskFeeds', () => {
 
   it('hands a reader of a dropped feed to the fallback, after the last event it sent', async () => {
     const feeds = new TaskFeeds(LIMITS);
-    feeds.open('a');
+    feeds.open('a')!.admitted();
     feeds.append('a', { seq: 1, event: started('a') });
     feeds.append('a', { seq: 2, event: token('a', 0) });
     const stored = [1, 2, 3].map((seq) => ({ seq, event: seq === 1 ? started('a') : seq === 2 ? token('a', 0) : end('a') }));
@@ -103,25 +103,38 @@ describe('TaskFeeds', () => {
     expect(calls).toEqual([2]);
   });
 
-  it('release drops only the feed it opened; a second open of a watched task gets no release', () => {
+  it('release drops only the feed it opened; a second open of a watched task gets no handle', () => {
     const feeds = new TaskFeeds(LIMITS);
-    const release = feeds.open('a');
-    expect(release).toBeTypeOf('function');
+    const first = feeds.open('a');
+    expect(first).toBeDefined();
     expect(feeds.open('a')).toBeUndefined();
-    release!();
-    expect(feeds.has('a')).toBe(false);
+    first!.release();
+    expect(feeds.keeps('a')).toBe(false);
     const again = feeds.open('a');
-    release!(); // a stale release must not drop the new feed
+    again!.admitted();
+    first!.release(); // a stale release must not drop the new feed
     expect(feeds.has('a')).toBe(true);
-    again!();
+    again!.release();
     expect(feeds.has('a')).toBe(false);
+  });
+
+  it('keeps events from the open on, but lets readers in only once the submit was admitted', async () => {
+    const feeds = new TaskFeeds(LIMITS);
+    const handle = feeds.open('a')!;
+    expect(feeds.append('a', { seq: 4, event: token('a', 3) })).toBe(true);
+    expect(feeds.keeps('a')).toBe(true);
+    expect(feeds.has('a')).toBe(false);
+    expect(feeds.read('a', undefined, undefined, unused)).toBeUndefined();
+    handle.admitted();
+    feeds.append('a', { seq: 5, event: end('a') });
+    expect((await collect(feeds.read('a', undefined, undefined, unused))).map((e) => e.seq)).toEqual([4, 5]);
   });
 
   it('keeps an ended feed for the linger time, an unended one until it ends', () => {
     let now = 0;
     const feeds = new TaskFeeds(LIMITS, () => now);
-    feeds.open('done');
-    feeds.open('running');
+    feeds.open('done')!.admitted();
+    feeds.open('running')!.admitted();
     feeds.append('done', { seq: 1, event: end('done') });
     feeds.append('running', { seq: 2, event: started('running') });
     now = LIMITS.lingerMs - 1;
@@ -137,7 +150,7 @@ describe('TaskFeeds', () => {
 
   it('evicts the oldest feeds beyond the feed and event caps', () => {
     const feeds = new TaskFeeds({ lingerMs: 1_000, maxFeeds: 3, maxEvents: 5 });
-    for (const id of ['a', 'b', 'c', 'd']) feeds.open(id);
+    for (const id of ['a', 'b', 'c', 'd']) feeds.open(id)!.admitted();
     expect(['a', 'b', 'c', 'd'].filter((id) => feeds.has(id))).toEqual(['b', 'c', 'd']);
     for (let seq = 1; seq <= 3; seq++) feeds.append('b', { seq, event: token('b', seq) });
     for (let seq = 4; seq <= 6; seq++) feeds.append('c', { seq, event: token('c', seq) });
