@@ -43,6 +43,8 @@ export const HOST_PROFILE_DOCS: Readonly<Record<HostProfile, string>> = {
 export const SIM_HOST_STATUS_MSG = {
   loading: 'loading: pulling image…',
   running: 'success, running vllm/vllm-openai/ssh',
+  /** Prefix of the status of a container whose sshd could not listen; the cause follows. */
+  sshd_fail: 'container exited: sshd could not listen: ',
   container_fail:
     'Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown',
 } as const;
@@ -71,6 +73,8 @@ class SimHostRuntime implements SimHost {
   readonly instanceId: string;
   readonly profile: HostProfile;
   private state: SimContainerStatus['actual_status'] = 'loading';
+  /** Why the container exited (its provider status message). */
+  private exitMsg: string = SIM_HOST_STATUS_MSG.container_fail;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly wakers = new Set<() => void>();
   private readonly tasks = new Set<Promise<void>>();
@@ -90,7 +94,7 @@ class SimHostRuntime implements SimHost {
 
   status(): SimContainerStatus {
     if (this.state === 'loading') return { actual_status: 'loading', status_msg: SIM_HOST_STATUS_MSG.loading };
-    if (this.state === 'exited') return { actual_status: 'exited', status_msg: SIM_HOST_STATUS_MSG.container_fail };
+    if (this.state === 'exited') return { actual_status: 'exited', status_msg: this.exitMsg };
     return { actual_status: 'running', status_msg: SIM_HOST_STATUS_MSG.running };
   }
 
@@ -102,7 +106,6 @@ class SimHostRuntime implements SimHost {
         this.state = 'exited';
         return;
       }
-      this.state = 'running';
       const bashEnv = this.profile === 'broken_shell' ? join(this.files.homeDir, '.broken_bash_env') : undefined;
       if (bashEnv !== undefined) await writeFile(bashEnv, 'exec >/dev/null 2>&1\n');
       const ctx = {
@@ -115,10 +118,16 @@ class SimHostRuntime implements SimHost {
       };
       try {
         this.ssh = this.profile === 'ssh_never' ? await listenSilent(this.sshPort) : await listenSsh(this.sshPort, this.spec.authorizedKeys, ctx);
-      } catch {
-        // The port reserved at start was taken meanwhile: this host's SSH never comes up, like a broken sshd.
+      } catch (err) {
+        // The port reserved at start was taken meanwhile (or the listen failed otherwise): the
+        // container exits saying why, so the failure is visible to the provider API and the host
+        // is replaced at once, not after the SSH deadline with nothing in any log.
+        this.exitMsg = `${SIM_HOST_STATUS_MSG.sshd_fail}${err instanceof Error ? err.message : String(err)}`;
+        this.state = 'exited';
         return;
       }
+      // Running only once SSH listens: a probe that sees `running` finds the port bound.
+      this.state = 'running';
       // A close() meanwhile waits for this task, then closes what it started.
     });
     this.track(async () => {

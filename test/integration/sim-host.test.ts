@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -191,6 +191,25 @@ describe('sim host', () => {
     await waitFor('container running', () => h.status().actual_status === 'running', 10_000);
     await waitFor('port accepting', async () => !(await refuses(h.sshPort)), 5_000, 10);
     await expect(connect(h, { readyTimeout: 400 })).rejects.toThrow(/Timed out while waiting for handshake/);
+  });
+
+  it('sim host - an SSH port taken before the container starts: the container exits saying why, never running', async () => {
+    const h = await host({ timeScale: 0.05 });
+    // Another process binds the port the host reserved, before its container starts (300 ms).
+    const squatter = createServer();
+    await new Promise<void>((resolve, reject) => squatter.once('error', reject).listen(h.sshPort, '127.0.0.1', () => resolve()));
+    try {
+      const seen = new Set<string>();
+      await waitFor('container exited', () => {
+        const st = h.status().actual_status;
+        seen.add(st);
+        return st === 'exited';
+      }, 10_000, 5);
+      expect(h.status().status_msg).toMatch(/^container exited: sshd could not listen: .*EADDRINUSE/);
+      expect([...seen]).not.toContain('running');
+    } finally {
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    }
   });
 
   it('sim host - container_fail exits with the OCI error and SSH never answers', async () => {
