@@ -14,7 +14,6 @@
  * as vLLM's does (host-boot.ts, vllm-api.md §1). It is a simulator on loopback, not a sandbox.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimEngine } from './engine.js';
@@ -23,6 +22,7 @@ import { knownModel, parseOnstart, type SimLaunch } from './host-launch.js';
 import { stamp } from './host-logs.js';
 import { SimHostFiles } from './host-shims.js';
 import { listenSilent, listenSsh, type SshListener } from './host-ssh.js';
+import { simPorts } from './ports.js';
 import type { HostProfile, SimContainerStatus, SimHost, SimHostSpec } from './host-types.js';
 import type { SimEngine } from './types.js';
 
@@ -61,7 +61,7 @@ export const SIM_HOST_TIMELINE = {
 
 /** Starts a simulated host: its files and ports now, the container and vLLM on the scaled timeline. */
 export async function startSimHost(spec: SimHostSpec): Promise<SimHost> {
-  const [sshPort, enginePort] = await freePorts(2);
+  const [sshPort, enginePort] = await simPorts(2);
   const safeId = spec.instance_id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
   const root = await mkdtemp(join(tmpdir(), `drover-simhost-${safeId}-`));
   const host = new SimHostRuntime(spec, new SimHostFiles(root, spec), sshPort ?? 0, enginePort ?? 0);
@@ -242,16 +242,4 @@ class SimHostRuntime implements SimHost {
     }).finally(() => this.tasks.delete(running));
     this.tasks.add(running);
   }
-}
-
-/** Free TCP ports on 127.0.0.1, all bound at once so they differ, then released for later use. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  })));
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
 }
