@@ -1,140 +1,118 @@
-import { connect, type JetStreamManager, type NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { STREAMS, subjects, type SequencedTaskEvent } from '../../src/protocols/index.js';
-import { connectTransport, type Transport } from '../../src/transport/index.js';
-import { collect, consumerCount as countConsumers, end, started, token, writeTask as writeTaskTo } from '../helpers/task-events.js';
-import { captureLogs, LOG_LEVEL, printServerOutputOnFailure, startNatsServer, waitFor, waitForReconnect, type TestNats } from '../helpers/nats-server.js';
+import { connectTransport } from '../../src/transport/index.js';
+import { eventsTestbed } from '../helpers/events-testbed.js';
+import { collect, end, started, token } from '../helpers/task-events.js';
+import { LOG_LEVEL, waitFor, waitForReconnect } from '../helpers/nats-server.js';
 
-let server: TestNats | undefined;
-let transport: Transport;
-let raw: NatsConnection;
-let jsm: JetStreamManager;
-const logs = captureLogs();
-printServerOutputOnFailure(() => server);
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  transport = await connectTransport({ url: server.url, name: 'events-test', logger: logs.logger });
-  raw = await connect({ servers: server.url });
-  jsm = await raw.jetstreamManager();
-});
-
-afterAll(async () => {
-  await raw?.close();
-  await transport?.close();
-  await server?.stop();
-});
-
-const writeTask = (task: string, n: number): Promise<number> => writeTaskTo(transport.events, task, n);
-const consumerCount = (): Promise<number> => countConsumers(jsm);
-
+const bed = eventsTestbed('events-test');
 
 describe('transport events - reading', () => {
   it('replays a finished task and ends at its terminal event, in stream order', async () => {
-    const endSeq = await writeTask('done1', 5);
-    await writeTask('other1', 2); // another task's events are not mixed in
-    const events = await collect(transport.events.read('done1', {}));
+    const endSeq = await bed.writeTask('done1', 5);
+    await bed.writeTask('other1', 2); // another task's events are not mixed in
+    const events = await collect(bed.transport.events.read('done1', {}));
     expect(events.map((e) => e.event.type)).toEqual(['started', 'token', 'token', 'token', 'token', 'token', 'end']);
     expect(events.map((e) => (e.event.type === 'token' && 'i' in e.event.data ? e.event.data.i : -1))).toEqual([-1, 0, 1, 2, 3, 4, -1]);
     const seqs = events.map((e) => e.seq);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(seqs.at(-1)).toBe(endSeq);
-    await waitFor(async () => (await consumerCount()) === 0);
+    await waitFor(async () => (await bed.consumerCount()) === 0);
   });
 
   it('delivers live events to a reader that started before the task had any', async () => {
-    const reader = collect(transport.events.read('live1', {}));
-    await waitFor(async () => (await consumerCount()) === 1);
-    transport.events.publish(started('live1'));
-    transport.events.publish(token('live1', 0));
-    await transport.events.publishDurable(end('live1', 1));
+    const reader = collect(bed.transport.events.read('live1', {}));
+    await waitFor(async () => (await bed.consumerCount()) === 1);
+    bed.transport.events.publish(started('live1'));
+    bed.transport.events.publish(token('live1', 0));
+    await bed.transport.events.publishDurable(end('live1', 1));
     const events = await reader;
     expect(events.map((e) => e.event.type)).toEqual(['started', 'token', 'end']);
-    await waitFor(async () => (await consumerCount()) === 0);
+    await waitFor(async () => (await bed.consumerCount()) === 0);
   });
 
   it('resumes after a sequence with exactly the missing events', async () => {
-    await writeTask('resume1', 6);
-    const all = await collect(transport.events.read('resume1', {}));
+    await bed.writeTask('resume1', 6);
+    const all = await collect(bed.transport.events.read('resume1', {}));
     const cut = all[3]!.seq;
-    const rest = await collect(transport.events.read('resume1', { afterSeq: cut }));
+    const rest = await collect(bed.transport.events.read('resume1', { afterSeq: cut }));
     expect(rest).toEqual(all.slice(4));
-    await expect(collect(transport.events.read('resume1', { afterSeq: 0 }))).resolves.toEqual(all);
+    await expect(collect(bed.transport.events.read('resume1', { afterSeq: 0 }))).resolves.toEqual(all);
   });
 
   it('stops at the terminal event even if something follows it', async () => {
-    await transport.events.publishDurable(started('after1'));
-    await transport.events.publishDurable(end('after1', 0));
-    await transport.events.publishDurable(token('after1', 99));
-    const events = await collect(transport.events.read('after1', {}));
+    await bed.transport.events.publishDurable(started('after1'));
+    await bed.transport.events.publishDurable(end('after1', 0));
+    await bed.transport.events.publishDurable(token('after1', 99));
+    const events = await collect(bed.transport.events.read('after1', {}));
     expect(events.map((e) => e.event.type)).toEqual(['started', 'end']);
   });
 
   it('ends on an error event', async () => {
-    await transport.events.publishDurable(started('err1'));
-    await transport.events.publishDurable({ type: 'error', task_id: 'err1', data: { code: 'WORKER_RESET', message: 'engine died', retriable: true } });
-    const events = await collect(transport.events.read('err1', {}));
+    await bed.transport.events.publishDurable(started('err1'));
+    await bed.transport.events.publishDurable({ type: 'error', task_id: 'err1', data: { code: 'WORKER_RESET', message: 'engine died', retriable: true } });
+    const events = await collect(bed.transport.events.read('err1', {}));
     expect(events.map((e) => e.event.type)).toEqual(['started', 'error']);
   });
 
   it('skips malformed events with a warning', async () => {
-    const before = logs.lines.length;
-    await transport.events.publishDurable(started('bad1'));
+    const before = bed.logs.lines.length;
+    await bed.transport.events.publishDurable(started('bad1'));
     // Acked publishes from another connection, so they are stored before the end event.
-    await raw.jetstream().publish(subjects.taskEvents('bad1'), new Uint8Array([0xc1]));
-    await raw.jetstream().publish(subjects.taskEvents('bad1'), new TextEncoder().encode('x'));
-    await transport.events.publishDurable(end('bad1', 0));
-    const events = await collect(transport.events.read('bad1', {}));
+    await bed.raw.jetstream().publish(subjects.taskEvents('bad1'), new Uint8Array([0xc1]));
+    await bed.raw.jetstream().publish(subjects.taskEvents('bad1'), new TextEncoder().encode('x'));
+    await bed.transport.events.publishDurable(end('bad1', 0));
+    const events = await collect(bed.transport.events.read('bad1', {}));
     expect(events.map((e) => e.event.type)).toEqual(['started', 'end']);
-    expect(logs.lines.slice(before).filter((l) => l.level === LOG_LEVEL.warn && l['task_id'] === 'bad1')).toHaveLength(2);
+    expect(bed.logs.lines.slice(before).filter((l) => l.level === LOG_LEVEL.warn && l['task_id'] === 'bad1')).toHaveLength(2);
   });
 
   it('stops when the signal aborts, leaving no consumer and no timer behind', async () => {
-    await transport.events.publishDurable(started('abort1'));
+    await bed.transport.events.publishDurable(started('abort1'));
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const ac = new AbortController();
     const got: SequencedTaskEvent[] = [];
     const reading = (async () => {
-      for await (const e of transport.events.read('abort1', { signal: ac.signal })) got.push(e);
+      for await (const e of bed.transport.events.read('abort1', { signal: ac.signal })) got.push(e);
     })();
     await waitFor(() => got.length === 1);
-    expect(await consumerCount()).toBe(1);
+    expect(await bed.consumerCount()).toBe(1);
     ac.abort();
     await reading;
     expect(got.map((e) => e.event.type)).toEqual(['started']);
-    expect(await consumerCount()).toBe(0);
+    expect(await bed.consumerCount()).toBe(0);
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timersBefore);
   });
 
   it('a reader abandoned by its caller (break) cleans up too', async () => {
-    await writeTask('break1', 3);
-    for await (const e of transport.events.read('break1', {})) {
+    await bed.writeTask('break1', 3);
+    for await (const e of bed.transport.events.read('break1', {})) {
       expect(e.event.type).toBe('started');
       break;
     }
-    expect(await consumerCount()).toBe(0);
+    expect(await bed.consumerCount()).toBe(0);
   });
 
   it('an already aborted signal reads nothing', async () => {
-    await writeTask('pre1', 1);
-    await expect(collect(transport.events.read('pre1', { signal: AbortSignal.abort() }))).resolves.toEqual([]);
+    await bed.writeTask('pre1', 1);
+    await expect(collect(bed.transport.events.read('pre1', { signal: AbortSignal.abort() }))).resolves.toEqual([]);
   });
 });
 
 describe('transport events - last', () => {
   it('returns the last stored event of a task, or undefined', async () => {
-    const endSeq = await writeTask('last1', 2);
-    await writeTask('last2', 1);
-    await expect(transport.events.last('last1')).resolves.toEqual({ seq: endSeq, event: end('last1', 2) });
-    await expect(transport.events.last('never')).resolves.toBeUndefined();
+    const endSeq = await bed.writeTask('last1', 2);
+    await bed.writeTask('last2', 1);
+    await expect(bed.transport.events.last('last1')).resolves.toEqual({ seq: endSeq, event: end('last1', 2) });
+    await expect(bed.transport.events.last('never')).resolves.toBeUndefined();
   });
 });
 
 describe('transport events - stream', () => {
   it('is ensured idempotently, a new max age updates it', async () => {
-    const t2 = await connectTransport({ url: server!.url, name: 'events-test-2', logger: logs.logger, eventsMaxAgeMs: 120_000 });
+    const t2 = await connectTransport({ url: bed.server.url, name: 'events-test-2', logger: bed.logs.logger, eventsMaxAgeMs: 120_000 });
     try {
-      const info = await jsm.streams.info(STREAMS.events.name);
+      const info = await bed.jsm.streams.info(STREAMS.events.name);
       expect(info.config.max_age).toBe(120_000 * 1_000_000);
       expect(info.config.subjects).toEqual([...STREAMS.events.subjects]);
       expect(info.config.storage).toBe('file');
@@ -145,25 +123,25 @@ describe('transport events - stream', () => {
   });
 
   it('events survive a server restart and the transport reconnects', async () => {
-    const endSeq = await writeTask('restart1', 3);
-    const before = await collect(transport.events.read('restart1', {}));
-    await server!.restart();
-    await waitForReconnect(() => transport.bus.flush());
-    const after = await collect(transport.events.read('restart1', {}));
+    const endSeq = await bed.writeTask('restart1', 3);
+    const before = await collect(bed.transport.events.read('restart1', {}));
+    await bed.server.restart();
+    await waitForReconnect(() => bed.transport.bus.flush());
+    const after = await collect(bed.transport.events.read('restart1', {}));
     expect(after).toEqual(before);
     expect(after.at(-1)!.seq).toBe(endSeq);
     // And the log keeps working after the restart.
-    const next = await writeTask('restart2', 1);
+    const next = await bed.writeTask('restart2', 1);
     expect(next).toBeGreaterThan(endSeq);
-    expect(logs.lines.some((l) => l.level === LOG_LEVEL.warn && /disconnected/.test(l.msg))).toBe(true);
-    expect(logs.lines.some((l) => l.level === LOG_LEVEL.info && /reconnected/.test(l.msg))).toBe(true);
+    expect(bed.logs.lines.some((l) => l.level === LOG_LEVEL.warn && /disconnected/.test(l.msg))).toBe(true);
+    expect(bed.logs.lines.some((l) => l.level === LOG_LEVEL.info && /reconnected/.test(l.msg))).toBe(true);
   });
 });
 
 describe('transport events - resume at the end', () => {
   it('a read after the terminal event ends at once instead of waiting', async () => {
-    const endSeq = await writeTask('ended1', 1);
-    await expect(collect(transport.events.read('ended1', { afterSeq: endSeq }))).resolves.toEqual([]);
-    await expect(collect(transport.events.read('ended1', { afterSeq: endSeq + 100 }))).resolves.toEqual([]);
+    const endSeq = await bed.writeTask('ended1', 1);
+    await expect(collect(bed.transport.events.read('ended1', { afterSeq: endSeq }))).resolves.toEqual([]);
+    await expect(collect(bed.transport.events.read('ended1', { afterSeq: endSeq + 100 }))).resolves.toEqual([]);
   });
 });
