@@ -5,7 +5,8 @@ SHELL := /bin/bash
 
 APT_PACKAGES_UP   := nats-server
 APT_PACKAGES_TEST := nats-server openssh-server
-SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && echo sudo)
+# sudo only when not root (a root shell on a fresh machine often has no sudo at all).
+SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
 .PHONY: help up test deps deps-up deps-test lint typecheck unit bench clean
 
