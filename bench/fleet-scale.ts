@@ -15,10 +15,10 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { request } from 'undici';
 import type { BenchOptions, BenchRow, BenchSuite } from './types.js';
 import { childPids, envInt, procName, procUsage, round, sleep, spawnChild, startDrover, tail, waitForOutput, type BenchChild, type DroverChild } from './lib.js';
+import { generateSshKeyPair } from '../src/probes/index.js';
 
 const MODEL = 'TinyLlama/TinyLlama-1.1B-Chat-v1.0';
 const TARGET_HOSTS = 1_000;
@@ -70,7 +70,7 @@ export const fleetScaleSuite: BenchSuite = async (opts: BenchOptions): Promise<B
   let drover: DroverChild | undefined;
   const baseWorkload = `fleet pool of ${hosts} replicas from a \`drover sim\` marketplace, probe_interval_ms 2000, sim time scale ${timeScale}, idle`;
   try {
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const keys = generateSshKeyPair();
     await writeFile(join(opts.workDir, 'id_ed25519'), keys.private, { mode: 0o600 });
     await writeFile(join(opts.workDir, 'id_ed25519.pub'), keys.public);
     // 10 % spare offers: a simulated host now and then loses its engine port to another process's

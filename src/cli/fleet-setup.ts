@@ -8,7 +8,6 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import ssh2 from 'ssh2';
 import {
   BlacklistEntrySchema,
   HostRecordSchema,
@@ -27,7 +26,7 @@ import {
   type Strictness,
 } from '../protocols/index.js';
 import { resolveStageDeadlines } from '../policy/index.js';
-import { createSshExecutor, readinessAdapterFor } from '../probes/index.js';
+import { createSshExecutor, generateSshKeyPair, readinessAdapterFor } from '../probes/index.js';
 import { StaticProvider, VastProvider, type Provider } from '../providers/index.js';
 import { DEFAULT_SCENARIO, loadScenario, startSimHost, startSimMarketplace, type SimMarketplace } from '../sim/index.js';
 import type { KvStore, Transport } from '../transport/index.js';
@@ -106,7 +105,7 @@ export async function setupFleet(opts: {
     });
   } else {
     mode = 'sim';
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const keys = generateSshKeyPair();
     privateKey = keys.private;
     const scenario = fleet.sim_scenario === undefined ? DEFAULT_SCENARIO : await loadScenario(resolve(opts.root, fleet.sim_scenario));
     const apiKey = 'sim-vast-key';

@@ -1,6 +1,8 @@
 /** The probes area: the SSH probe executor and the engine readiness adapters (DESIGN §5). */
 export { createSshExecutor, SshProbeExecutor } from './ssh.js';
 export type { SshExecutorOptions } from './ssh.js';
+export { generateSshKeyPair } from './ssh-keys.js';
+export type { SshKeyPair } from './ssh-keys.js';
 export { shellQuote, probeScript, bashInvocation } from './quote.js';
 export {
   readinessAdapterFor,

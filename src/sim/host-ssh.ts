@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2, { type Connection, type ParsedKey, type ServerChannel } from 'ssh2';
+import { generateSshKeyPair } from '../probes/index.js';
 
 /** Where a host's commands run. */
 export interface SshExecContext {
@@ -37,7 +38,7 @@ let sharedHostKey: string | undefined;
 
 /** One ed25519 host key per process, generated on first use (hosts differ by port, not by key). */
 function hostKey(): string {
-  sharedHostKey ??= ssh2.utils.generateKeyPairSync('ed25519').private;
+  sharedHostKey ??= generateSshKeyPair().private;
   return sharedHostKey;
 }
 

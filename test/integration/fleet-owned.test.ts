@@ -8,11 +8,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import ssh2 from 'ssh2';
 import { startSimHost, type SimHost } from '../../src/sim/index.js';
 import { startTestDrover, type TestDrover } from '../helpers/drover.js';
 import { hostRecords, poolView, TINY } from '../helpers/fleet.js';
 import { postJson, readSse } from '../helpers/sse.js';
+import { generateSshKeyPair } from '../../src/probes/index.js';
 
 let host: SimHost | undefined;
 let drover: TestDrover | undefined;
@@ -26,9 +26,13 @@ afterAll(async () => {
 describe('fleet - hosts you own, from a fleet file', () => {
   it('launches the engine over SSH, proves the host ready and streams from it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'drover-owned-'));
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const keys = generateSshKeyPair();
     await writeFile(join(dir, 'id_ed25519'), keys.private, { mode: 0o600 });
     host = await startSimHost({ instance_id: 'box-1', profile: 'healthy', gpu_name: 'RTX 4090', gpu_ram_mb: 24_564, onstart: '', env: {}, authorizedKeys: [keys.public], timeScale: 0.02 });
+    // A box in a fleet file is up: its sshd listens before Drover's first launch (a box that is
+    // down at launch is excluded for 10 minutes, longer than this test).
+    const box = host;
+    await expect.poll(() => box.status().actual_status, { timeout: 10_000, interval: 20 }).toBe('running');
     const fleetFile = join(dir, 'fleet.yaml');
     await writeFile(fleetFile, `hosts:\n  - { id: box-1, ssh: { host: 127.0.0.1, port: ${host.sshPort}, user: root }, gpu_name: RTX 4090, gpu_ram_mb: 24564 }\n`);
     drover = await startTestDrover(

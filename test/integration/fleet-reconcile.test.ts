@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { pino } from 'pino';
-import ssh2 from 'ssh2';
 import { LaunchSpecSchema } from '../../src/protocols/index.js';
 import { VastProvider } from '../../src/providers/index.js';
 import { REPO_ROOT } from '../helpers/drover.js';
 import { startDroverProcess, writeConfig, type DroverProcess } from '../helpers/drover-process.js';
 import { offer, scenarioFile, TINY } from '../helpers/fleet.js';
 import { getJson } from '../helpers/sse.js';
+import { generateSshKeyPair } from '../../src/probes/index.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -45,7 +45,7 @@ describe('fleet - reconciliation after SIGKILL', () => {
   it('adopts recorded instances, destroys unknown labelled ones, and leaks nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'drover-reconcile-'));
     dirs.push(dir);
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const keys = generateSshKeyPair();
     await writeFile(join(dir, 'id_ed25519'), keys.private, { mode: 0o600 });
     await writeFile(join(dir, 'id_ed25519.pub'), keys.public);
     const scenario = await scenarioFile([offer(1, 'healthy', 0.2), offer(2, 'healthy', 0.25), offer(3, 'healthy', 0.3), offer(4, 'healthy', 0.35)]);

@@ -11,10 +11,11 @@ import { parseOnstart } from '../../src/sim/host-launch.js';
 import { rewriteCommand } from '../../src/sim/host-ssh.js';
 import { HOST_PROFILES, type SimHost, type SimHostSpec } from '../../src/sim/host-types.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { generateSshKeyPair } from '../../src/probes/index.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
-const KEY = ssh2.utils.generateKeyPairSync('ed25519');
-const OTHER_KEY = ssh2.utils.generateKeyPairSync('ed25519');
+const KEY = generateSshKeyPair();
+const OTHER_KEY = generateSshKeyPair();
 const MODEL = 'Qwen/Qwen2.5-1.5B-Instruct';
 const H100 = { gpu_name: 'NVIDIA H100 80GB HBM3', gpu_ram_mb: 81559 };
 const ENGINE_PATTERN = `ps -eo pid,args | grep -E 'vllm|api_server' | grep -v grep`;
