@@ -27,7 +27,7 @@ import {
 } from '../protocols/index.js';
 import { resolveStageDeadlines } from '../policy/index.js';
 import { createSshExecutor, generateSshKeyPair, readinessAdapterFor } from '../probes/index.js';
-import { StaticProvider, VastProvider, type Provider } from '../providers/index.js';
+import { StaticProvider, VastProvider, engineKeepAliveMs, type Provider } from '../providers/index.js';
 import { DEFAULT_SCENARIO, loadScenario, startSimHost, startSimMarketplace, type SimMarketplace } from '../sim/index.js';
 import type { KvStore, Transport } from '../transport/index.js';
 import type { DroverMetrics } from '../observability/metrics.js';
@@ -154,7 +154,8 @@ export async function setupFleet(opts: {
       host: {
         executorFor: (ssh) => createSshExecutor({ host: ssh.host, port: ssh.port, user: ssh.user, privateKey, handshakeTimeoutMs: 10_000 }, sshLog),
         readiness: readinessAdapterFor(pool.engine),
-        engineFor: (url) => opts.adapters.get(pool.engine, url),
+        // Drover launched this engine, so it knows how long the engine keeps a connection.
+        engineFor: (url) => opts.adapters.get(pool.engine, url, { serverKeepAliveMs: engineKeepAliveMs(pool.launch) }),
         deadlines,
         probeIntervalMs: fleet.probe_interval_ms,
         ...(fleet.idle_check_interval_ms === undefined ? {} : { idleCheckIntervalMs: fleet.idle_check_interval_ms }),

@@ -4,10 +4,13 @@
  * Every failure leaves as an EngineError whose kind says where it happened (see types.ts).
  *
  * The routine check of a ready engine is most of what an idle fleet costs: at 1,000 idle hosts it
- * runs a hundred times a second, each time on a new connection because the engine's keep-alive
- * lapsed since the last one. So it skips the model list, sends `/health` and `/metrics` on one
- * connection of its own, and closes that connection itself (through a shared pool the connection
- * would cost a per-origin pool, set up and torn down by an idle timer, on top of the check).
+ * runs a hundred times a second. It skips the model list and sends `/health` and `/metrics` on one
+ * connection. When the engine is known to keep connections longer than checks are apart (Drover
+ * launched it with a 60 s keep-alive), that connection is the check's own and stays open from one
+ * check to the next: a check is two requests and no connect. Otherwise the engine's keep-alive
+ * (vLLM's own is 5 s) lapses between checks, so a check opens a connection and closes it itself
+ * (through the shared pool it would also cost a per-origin pool, set up and torn down by an idle
+ * timer), unless other traffic just left a pooled connection open.
  */
 import { Agent, Client, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
@@ -46,6 +49,12 @@ export interface VllmAdapterOptions {
   requestTimeoutMs?: number;
   /** See {@link DEFAULT_POOLED_CHECK_WITHIN_MS}; 0 makes every check open its own connection. */
   pooledCheckWithinMs?: number;
+  /**
+   * How long the engine keeps an idle connection, in ms, when known. Checks then keep one
+   * connection of their own open between them, closing it after half that time idle (so the
+   * engine never closes it first).
+   */
+  serverKeepAliveMs?: number;
 }
 
 const ModelListSchema = z.object({
@@ -64,6 +73,9 @@ export class VllmAdapter implements EngineAdapter {
   private readonly pooledCheckWithinMs: number;
   /** When the last request over the pooled dispatcher ended (`performance.now()`); -Infinity before any. */
   private lastPooledAt = Number.NEGATIVE_INFINITY;
+  /** Idle keep-alive of the checks' own connection; undefined: checks do not keep one. */
+  private readonly checkKeepAliveMs: number | undefined;
+  private checkClient: Client | undefined;
 
   constructor(baseUrl: string, opts: VllmAdapterOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
@@ -73,6 +85,8 @@ export class VllmAdapter implements EngineAdapter {
     this.headers = opts.apiKey === undefined ? {} : { authorization: `Bearer ${opts.apiKey}` };
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.pooledCheckWithinMs = opts.pooledCheckWithinMs ?? DEFAULT_POOLED_CHECK_WITHIN_MS;
+    const half = opts.serverKeepAliveMs === undefined ? NaN : Math.floor(opts.serverKeepAliveMs / 2);
+    this.checkKeepAliveMs = half >= 1 ? half : undefined;
   }
 
   async health(signal?: AbortSignal): Promise<EngineHealth> {
@@ -102,12 +116,13 @@ export class VllmAdapter implements EngineAdapter {
 
   async check(signal?: AbortSignal): Promise<EngineCheck> {
     const deadline = this.deadline(signal);
-    const pooled = performance.now() - this.lastPooledAt < this.pooledCheckWithinMs;
-    let dispatcher: Dispatcher = this.dispatcher;
+    const kept = this.keptCheckClient();
+    const pooled = kept === undefined && performance.now() - this.lastPooledAt < this.pooledCheckWithinMs;
+    let dispatcher: Dispatcher = kept ?? this.dispatcher;
     try {
       let health: { status: number; text: string };
       try {
-        if (!pooled) dispatcher = new Client(this.origin);
+        if (kept === undefined && !pooled) dispatcher = new Client(this.origin);
         health = await this.getWithin('/health', deadline, dispatcher);
       } catch (error) {
         return { live: false, healthy: false, error: messageOf(error) };
@@ -120,8 +135,15 @@ export class VllmAdapter implements EngineAdapter {
       }
     } finally {
       deadline.done();
-      if (dispatcher !== this.dispatcher) await dispatcher.destroy(CHECK_DONE).catch(() => undefined);
+      if (dispatcher !== this.dispatcher && dispatcher !== kept) await dispatcher.destroy(CHECK_DONE).catch(() => undefined);
     }
+  }
+
+  /** The checks' own kept-open connection, when the engine's keep-alive allows one. */
+  private keptCheckClient(): Client | undefined {
+    if (this.checkKeepAliveMs === undefined) return undefined;
+    this.checkClient ??= new Client(this.origin, { keepAliveTimeout: this.checkKeepAliveMs, keepAliveMaxTimeout: this.checkKeepAliveMs });
+    return this.checkClient;
   }
 
   async *stream(req: EngineRequest, signal: AbortSignal, opts: { idleTimeoutMs?: number } = {}): AsyncGenerator<EngineChunk> {
@@ -202,6 +224,8 @@ export class VllmAdapter implements EngineAdapter {
   }
 
   async close(): Promise<void> {
+    await this.checkClient?.destroy(CHECK_DONE).catch(() => undefined);
+    this.checkClient = undefined;
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
 

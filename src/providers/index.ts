@@ -19,7 +19,7 @@ export { DEFAULT_RETRY } from './vast-http.js';
 export type { RetryOptions } from './vast-http.js';
 export { StaticProvider, FleetFileSchema, StaticHostSchema, loadFleetFile, STATIC_INSTANCE_PREFIX } from './static.js';
 export type { FleetFile, StaticHost, StaticHostTarget, StaticProviderOptions } from './static.js';
-export { renderOnstart } from './launch.js';
+export { ENGINE_KEEP_ALIVE_S, ENGINE_KEEP_ALIVE_VAR, engineKeepAliveMs, renderOnstart } from './launch.js';
 
 /** Which provider the fleet settings call for: Vast with an API key, owned hosts with a fleet file, else the simulator. */
 export type ProviderChoice = 'vast' | 'static' | 'sim';

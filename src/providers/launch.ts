@@ -41,9 +41,33 @@ export function portMappingKey(port: number): string {
   return `-p ${port}:${port}`;
 }
 
-/** The Vast `env` object: the spec's variables plus the engine port mapping. */
+/** vLLM's HTTP keep-alive variable (seconds; uvicorn `timeout_keep_alive`, 5 by default). */
+export const ENGINE_KEEP_ALIVE_VAR = 'VLLM_HTTP_TIMEOUT_KEEP_ALIVE';
+/** The keep-alive a launched engine gets unless `launch.env` sets its own, in seconds. */
+export const ENGINE_KEEP_ALIVE_S = 60;
+/** uvicorn's keep-alive when nothing sets it, in seconds. */
+const UVICORN_DEFAULT_KEEP_ALIVE_S = 5;
+
+/**
+ * The environment an engine is launched with: the spec's variables, plus a keep-alive long enough
+ * that the routine check of an idle engine (every 10 s by default) finds its connection still
+ * open. With vLLM's 5 s, every check of a thousand idle engines paid a TCP connect and close,
+ * most of an idle fleet's CPU (bench `fleet-scale`). A value in `launch.env` wins.
+ */
+export function engineEnv(launch: LaunchSpec): Record<string, string> {
+  return { [ENGINE_KEEP_ALIVE_VAR]: String(ENGINE_KEEP_ALIVE_S), ...launch.env };
+}
+
+/** How long an engine launched from `launch` keeps an idle connection, in ms. */
+export function engineKeepAliveMs(launch: LaunchSpec): number {
+  const raw = engineEnv(launch)[ENGINE_KEEP_ALIVE_VAR] ?? '';
+  const seconds = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : UVICORN_DEFAULT_KEEP_ALIVE_S;
+  return seconds * 1_000;
+}
+
+/** The Vast `env` object: the engine's variables plus the engine port mapping. */
 export function vastEnv(launch: LaunchSpec): Record<string, string> {
-  return { ...launch.env, [portMappingKey(launch.port)]: '1' };
+  return { ...engineEnv(launch), [portMappingKey(launch.port)]: '1' };
 }
 
 /** The variables of a Vast env object, without its Docker-flag keys (`-p …`, `-h`, `-v …`). */

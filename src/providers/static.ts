@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { InstanceInfo, LaunchSpec, Offer, ProbeResult } from '../protocols/index.js';
 import type { ProbeExecutor } from '../probes/types.js';
-import { plainEnv, renderOnstart, shellQuote } from './launch.js';
+import { engineEnv, plainEnv, renderOnstart, shellQuote } from './launch.js';
 import { ProviderError, type OfferQuery, type Provider } from './types.js';
 
 /** One host of the fleet file. */
@@ -178,7 +178,7 @@ export class StaticProvider implements Provider {
 
 /** The shell text that starts the engine: env exports, then the rendered onstart script. */
 export function launchCommand(launch: LaunchSpec, model: string): string {
-  const exports = Object.entries(plainEnv(launch.env))
+  const exports = Object.entries(plainEnv(engineEnv(launch)))
     .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
     .map(([k, v]) => `export ${k}=${shellQuote(v)}`);
   return [...exports, renderOnstart(launch, model)].join('\n');

@@ -16,6 +16,7 @@ import type { SimEngine, SimEngineFaults, SimEngineOptions, SimEngineStats } fro
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MAX_NUM_SEQS = 256;
+const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /** Starts a simulated vLLM engine; resolves once it listens. */
 export async function startSimEngine(opts: SimEngineOptions): Promise<SimEngine> {
@@ -36,6 +37,7 @@ class SimEngineServer implements SimEngine, SequenceContext {
   private readonly maxNumSeqs: number;
   private readonly versionBody: string;
   private readonly apiKey: Buffer | undefined;
+  private readonly keepAliveTimeoutMs: number;
   private readonly activeFaults: SimEngineFaults;
   private readonly servers = new Map<Server, Promise<void>>();
   private listener: Server | undefined;
@@ -55,6 +57,7 @@ class SimEngineServer implements SimEngine, SequenceContext {
     this.maxModelLen = opts.maxModelLen ?? 2048;
     this.versionBody = JSON.stringify({ version: opts.version ?? '0.11.0' });
     this.apiKey = opts.apiKey === undefined ? undefined : Buffer.from(`Bearer ${opts.apiKey}`);
+    this.keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
     this.activeFaults = { ...opts.faults };
     this.scheduler = new SequenceScheduler(this.maxNumSeqs);
     this.metrics = new SimEngineMetrics(opts.model);
@@ -119,7 +122,9 @@ class SimEngineServer implements SimEngine, SequenceContext {
   }
 
   private async openServer(): Promise<Server> {
+    // Node answers `Keep-Alive: timeout=<s>` where uvicorn sends no hint; both close an idle connection after it.
     const server = createServer({ noDelay: true }, this.handleBound);
+    server.keepAliveTimeout = this.keepAliveTimeoutMs;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.boundPort, this.host, () => {

@@ -36,6 +36,8 @@ export interface SimLaunch {
   maxModelLen: number | undefined;
   /** `--api-key` or `VLLM_API_KEY`. */
   apiKey: string | undefined;
+  /** `VLLM_HTTP_TIMEOUT_KEEP_ALIVE`: how long the API server keeps an idle connection, in seconds (default 5, uvicorn's). */
+  keepAliveS: number;
   /** Every `--flag` seen, with its value (`true` for a bare flag). */
   flags: ReadonlyMap<string, string | true>;
 }
@@ -53,13 +55,33 @@ const BOOLEAN_FLAGS = new Set([
 ]);
 const CONTROL = /^(?:&&|\|\||[;&|]|\d?>>?|\d?>&\d|<)$/;
 const CONTEXT_CAP = 131072;
+/** uvicorn's `timeout_keep_alive`, which vLLM keeps unless `VLLM_HTTP_TIMEOUT_KEEP_ALIVE` is set. */
+const DEFAULT_KEEP_ALIVE_S = 5;
+const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
 
-/** Finds the vLLM invocation in an onstart script; undefined when it starts no vLLM. */
-export function parseOnstart(script: string, env: Readonly<Record<string, string>>): SimLaunch | undefined {
+/**
+ * Finds the vLLM invocation in an onstart script; undefined when it starts no vLLM. The engine's
+ * environment is `env` plus what the script exports before it and the assignments that prefix it.
+ */
+export function parseOnstart(script: string, instanceEnv: Readonly<Record<string, string>>): SimLaunch | undefined {
   const joined = script.replace(/\\\r?\n/g, ' ');
+  const scriptEnv: Record<string, string> = { ...instanceEnv };
   for (const line of joined.split(/\r?\n/)) {
+    if (/^\s*export\s/.test(line)) {
+      for (const word of shellWords(line, scriptEnv).slice(1)) {
+        const m = ASSIGNMENT.exec(word);
+        if (m !== null) scriptEnv[m[1]!] = m[2]!;
+      }
+      continue;
+    }
     if (!/\bvllm\s+serve\b|vllm\.entrypoints\.openai\.api_server/.test(line)) continue;
-    const words = shellWords(line, env);
+    const words = shellWords(line, scriptEnv);
+    const env: Record<string, string> = { ...scriptEnv };
+    for (const word of words) {
+      const m = ASSIGNMENT.exec(word);
+      if (m === null) break;
+      env[m[1]!] = m[2]!;
+    }
     const serveAt = words.findIndex((w, i) => w === 'serve' && /(?:^|\/)vllm$/.test(words[i - 1] ?? ''));
     const moduleAt = words.indexOf('vllm.entrypoints.openai.api_server');
     const form = serveAt >= 0 ? 'serve' : 'module';
@@ -82,10 +104,17 @@ export function parseOnstart(script: string, env: Readonly<Record<string, string
       servedModelName: typeof served === 'string' ? served : model,
       maxModelLen: typeof maxLen === 'string' && /^\d+$/.test(maxLen) ? Number(maxLen) : undefined,
       apiKey: typeof apiKey === 'string' ? apiKey : env['VLLM_API_KEY'],
+      keepAliveS: keepAliveOf(env['VLLM_HTTP_TIMEOUT_KEEP_ALIVE']),
       flags,
     };
   }
   return undefined;
+}
+
+/** vLLM reads the variable with int(); anything else here falls back to the default. */
+function keepAliveOf(raw: string | undefined): number {
+  const value = raw?.trim() ?? '';
+  return /^\d+$/.test(value) ? Number(value) : DEFAULT_KEEP_ALIVE_S;
 }
 
 /** The known model entry for a repo id, if any. */

@@ -14,6 +14,9 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { join } from 'node:path';
 import type { SimHostSpec } from './host-types.js';
 
+/** Variables of the `vllm` command's environment that the simulated engine reads. */
+const SIM_ENGINE_ENV = ['VLLM_API_KEY', 'VLLM_HTTP_TIMEOUT_KEEP_ALIVE'] as const;
+
 /** nvidia-smi exit codes for the failure profiles. */
 export const NVIDIA_SMI_EXIT = { gpu_fallen_off: 15, nvml_mismatch: 18 } as const;
 /** nvidia-smi's text for the failure profiles (test/fixtures/nvidia_smi_fail_*.txt). */
@@ -47,9 +50,11 @@ export class SimHostFiles {
     script('nvidia-smi', nvidiaSmiScript(spec, state('gpu.mem')));
     script('ps', psScript(state('engine.cmd'), state('engine.start'), state('engine.comm')));
     script('pgrep', pgrepScript(state('engine.cmd'), state('engine.comm')));
-    // On a host you own there is no onstart: the launch command arrives over SSH. `vllm` records it
-    // and the host boots from it (see SimHost.watchLaunch).
-    script('vllm', `#!/bin/bash\n# vllm of a simulated host: records the launch; the host runs the boot\nprintf 'vllm' > ${state('launch.tmp')}\nprintf ' %q' "$@" >> ${state('launch.tmp')}\nmv ${state('launch.tmp')} ${state('launch')}\n`);
+    // On a host you own there is no onstart: the launch command arrives over SSH. `vllm` records it,
+    // with the variables of its environment that the simulated engine reads, and the host boots
+    // from it (see SimHost.watchLaunch).
+    const recordEnv = SIM_ENGINE_ENV.map((name) => `[ -n "\${${name}+x}" ] && printf 'export ${name}=%q\\n' "$${name}" >> ${state('launch.tmp')}\n`).join('');
+    script('vllm', `#!/bin/bash\n# vllm of a simulated host: records the launch; the host runs the boot\n: > ${state('launch.tmp')}\n${recordEnv}printf 'vllm' >> ${state('launch.tmp')}\nprintf ' %q' "$@" >> ${state('launch.tmp')}\nmv ${state('launch.tmp')} ${state('launch')}\n`);
   }
 
   /** A launch command received over SSH (`vllm …`), taken once. */

@@ -197,6 +197,7 @@ class SimHostRuntime implements SimHost {
             host: '127.0.0.1',
             port: this.enginePort,
             maxModelLen: launch.maxModelLen ?? knownModel(launch.model)?.defaultMaxModelLen ?? 2048,
+            keepAliveTimeoutMs: launch.keepAliveS * 1_000,
             ...(launch.apiKey === undefined ? {} : { apiKey: launch.apiKey }),
           });
         } catch (err) {

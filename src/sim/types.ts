@@ -43,6 +43,8 @@ export interface SimEngineOptions {
   apiKey?: string;
   /** Faults active from the start. */
   faults?: SimEngineFaults;
+  /** How long an idle connection stays open, in ms; default 5,000 (uvicorn's `timeout_keep_alive`, vLLM's default). */
+  keepAliveTimeoutMs?: number;
 }
 
 /** Live counters of a simulated engine. */

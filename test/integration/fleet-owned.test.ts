@@ -48,6 +48,8 @@ describe('fleet - hosts you own, from a fleet file', () => {
     const d = drover;
     expect(d.fleet?.mode).toBe('static');
     await expect.poll(async () => (await poolView(d, 'own'))?.ready, { timeout: 30_000, interval: 100 }).toBe(1);
+    // Drover's launch set the engine's keep-alive (the shim passed it on to the simulated vLLM).
+    expect((await fetch(`http://127.0.0.1:${host.enginePort}/health`)).headers.get('keep-alive')).toBe('timeout=60');
     const [record] = await hostRecords(d);
     expect(record).toMatchObject({ provider: 'static', provider_host_id: 'box-1', state: 'ready', instance_id: 'static-box-1' });
     const res = await postJson(`${d.httpUrl}/v2/tasks`, { model: TINY, prompt: 'on my own GPU', max_tokens: 5 });

@@ -135,6 +135,16 @@ describe('sim engine - wire format', () => {
     expect(chat.id).toMatch(/^chatcmpl-[0-9a-f]{32}$/);
   });
 
+  it('sim engine - keeps an idle connection 5 s like uvicorn, or as long as it is told', async () => {
+    expect((await call(engine, 'GET', '/health')).headers['keep-alive']).toBe('timeout=5');
+    const long = await startSimEngine({ model: MODEL, keepAliveTimeoutMs: 60_000 });
+    try {
+      expect((await call(long, 'GET', '/health')).headers['keep-alive']).toBe('timeout=60');
+    } finally {
+      await long.close();
+    }
+  });
+
   it('sim engine - /health, /version, /v1/models and /tokenize shapes', async () => {
     const health = await call(engine, 'GET', '/health');
     expect([health.status, health.text]).toEqual([200, '']);

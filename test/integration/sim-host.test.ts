@@ -344,6 +344,12 @@ describe('sim host', () => {
     expect(parseOnstart('python3 -m vllm.entrypoints.openai.api_server --model "$M" --served-model-name m', { M: 'x/y' }))
       .toMatchObject({ form: 'module', model: 'x/y', servedModelName: 'm' });
     expect(parseOnstart('sleep infinity', {})).toBeUndefined();
+    // vLLM's HTTP keep-alive: uvicorn's 5 s unless the instance env, an export or a prefix sets it.
+    expect(parseOnstart('vllm serve m', {})?.keepAliveS).toBe(5);
+    expect(parseOnstart('vllm serve m', { VLLM_HTTP_TIMEOUT_KEEP_ALIVE: '60' })?.keepAliveS).toBe(60);
+    expect(parseOnstart("export A=1 VLLM_HTTP_TIMEOUT_KEEP_ALIVE='30'\nvllm serve m --api-key \"$A\"", {})).toMatchObject({ keepAliveS: 30, apiKey: '1' });
+    expect(parseOnstart('VLLM_HTTP_TIMEOUT_KEEP_ALIVE=45 vllm serve m', { VLLM_HTTP_TIMEOUT_KEEP_ALIVE: '60' })?.keepAliveS).toBe(45);
+    expect(parseOnstart('vllm serve m', { VLLM_HTTP_TIMEOUT_KEEP_ALIVE: 'soon' })?.keepAliveS).toBe(5);
     expect(rewriteCommand('tail /tmp/vllm.log; curl localhost:8000/health; ls /tmp /var/tmp ${HOME}/tmp', '/R/tmp', 4321))
       .toBe('tail /R/tmp/vllm.log; curl 127.0.0.1:4321/health; ls /R/tmp /var/tmp ${HOME}/tmp');
   });

@@ -165,7 +165,8 @@ describe('vast provider - instances', () => {
       gpu_name: 'RTX 4090',
       gpu_ram_mb: 24564,
       onstart: `nohup vllm serve ${MODEL} --host 0.0.0.0 --port 8000 --max-model-len 2048 > /tmp/vllm.log 2>&1 &`,
-      env: { HF_TOKEN: 'hf_x' },
+      // Drover's engine keep-alive rides along with the pool's own env.
+      env: { VLLM_HTTP_TIMEOUT_KEEP_ALIVE: '60', HF_TOKEN: 'hf_x' },
       authorizedKeys: ['ssh-ed25519 AAAA test'],
       timeScale: TIME_SCALE,
     });

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AdapterCache } from '../../src/actors/adapters.js';
 import { EngineError, VllmAdapter, type EngineChunk, type EngineRequest } from '../../src/engines/index.js';
 import { startSimEngine, type SimEngine } from '../../src/sim/index.js';
 import { OPENAI_FIXTURES, readFixture } from '../helpers/openai-fixtures.js';
@@ -385,6 +386,50 @@ describe('vllm adapter - the connections of a routine check', () => {
       expect(await adapter.check()).toMatchObject({ healthy: true });
       await waitFor('the check to close its connection', () => open.size === 0);
       expect(paths).toEqual(['/health', '/metrics', '/health', '/metrics']);
+      expect(connections).toBe(2);
+    } finally {
+      await adapter.close();
+    }
+  });
+
+  it('vllm adapter - an engine with a known keep-alive: checks share one connection of their own, kept open', async () => {
+    const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 0, serverKeepAliveMs: 60_000 });
+    try {
+      for (let i = 0; i < 3; i++) expect(await adapter.check()).toMatchObject({ healthy: true, load: { running: 1 } });
+      expect(paths).toEqual(['/health', '/metrics', '/health', '/metrics', '/health', '/metrics']);
+      expect(connections).toBe(1);
+      expect(open.size).toBe(1);
+    } finally {
+      await adapter.close();
+    }
+    await waitFor('close() to close the checks connection', () => open.size === 0);
+  });
+
+  it('vllm adapter - the adapter cache keeps a check connection only for an engine whose keep-alive it was told', async () => {
+    const cache = new AdapterCache();
+    const told = new URL(url);
+    // Two names of one server: one adapter each.
+    const untold = `http://localhost:${told.port}`;
+    try {
+      for (let i = 0; i < 3; i++) await cache.get('vllm', url, { serverKeepAliveMs: 60_000 }).check();
+      expect(connections).toBe(1);
+      for (let i = 0; i < 3; i++) await cache.get('vllm', untold).check();
+      await waitFor('the untold checks to close their connections', () => open.size === 1);
+      expect(connections).toBe(4);
+    } finally {
+      await cache.closeAll();
+    }
+    await waitFor('closeAll() to close every connection', () => open.size === 0);
+  });
+
+  it('vllm adapter - the kept check connection closes itself after half the engine keep-alive', async () => {
+    // 60 s would outlast the wait below: only a keep-alive the adapter applied closes it in time.
+    const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 0, serverKeepAliveMs: 400 });
+    try {
+      expect(await adapter.check()).toMatchObject({ healthy: true });
+      expect(open.size).toBe(1);
+      await waitFor('the idle check connection to close', () => open.size === 0, 3_000);
+      expect(await adapter.check()).toMatchObject({ healthy: true });
       expect(connections).toBe(2);
     } finally {
       await adapter.close();

@@ -88,7 +88,7 @@ describe('static provider', () => {
     expect(execs.opened).toEqual([{ id: 'box-b', host: '10.0.0.2', port: 2222, user: 'gpu' }]);
     expect(execs.runs).toHaveLength(1);
     expect(execs.runs[0]?.req.command).toBe(
-      `export HF_TOKEN='hf_'\\''x'\nnohup vllm serve ${MODEL} --host 0.0.0.0 --port 8000 --max-model-len 2048 > /tmp/vllm.log 2>&1 &`,
+      `export VLLM_HTTP_TIMEOUT_KEEP_ALIVE=60\nexport HF_TOKEN='hf_'\\''x'\nnohup vllm serve ${MODEL} --host 0.0.0.0 --port 8000 --max-model-len 2048 > /tmp/vllm.log 2>&1 &`,
     );
     expect(execs.runs[0]?.req.command).toBe(launchCommand(launch, MODEL));
     expect(execs.closed).toBe(1);

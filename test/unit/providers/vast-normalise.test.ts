@@ -187,7 +187,7 @@ describe('vast normalise - create body and query strings', () => {
     expect(body).toMatchObject({
       client_id: 'me',
       image: 'vllm/vllm-openai:latest',
-      env: { HF_TOKEN: 'hf_x', '-p 8000:8000': '1' },
+      env: { VLLM_HTTP_TIMEOUT_KEEP_ALIVE: '60', HF_TOKEN: 'hf_x', '-p 8000:8000': '1' },
       price: null,
       disk: 20,
       label: 'drover-p1-h1',
