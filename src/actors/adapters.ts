@@ -34,6 +34,18 @@ export class AdapterCache {
     return adapter;
   }
 
+  /**
+   * Drops the adapter of a gone engine and closes its own connections (not the shared pool, so a
+   * stream still running on it finishes). A later `get` makes a new one.
+   */
+  release(kind: EngineKind, url: string): void {
+    const key = `${kind} ${url}`;
+    const adapter = this.adapters.get(key);
+    if (adapter === undefined) return;
+    this.adapters.delete(key);
+    void adapter.close().catch(() => undefined);
+  }
+
   /** Closes every adapter's connections. */
   async closeAll(): Promise<void> {
     await Promise.all([...this.adapters.values()].map((a) => a.close()));

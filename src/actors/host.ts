@@ -83,6 +83,8 @@ export interface HostDeps {
   executorFor: (ssh: SshAddress) => ProbeExecutor;
   readiness: ReadinessAdapter;
   engineFor: (url: string) => EngineAdapter;
+  /** Lets go of the adapter of `url` (its kept check connection) once this host is gone. */
+  releaseEngine?: (url: string) => void;
   pool: FleetPoolConfig;
   nodeId: string;
   deadlines: Record<ReadinessStage, number>;
@@ -510,6 +512,7 @@ export function hostBehavior(deps: HostDeps, start: HostStart): Behavior<HostAct
       if (s === undefined) return;
       ctx.clock.clearTimeout(s.timer);
       await s.exec?.close().catch(() => undefined);
+      if (s.record.engine_url !== undefined) deps.releaseEngine?.(s.record.engine_url);
     },
   };
 }

@@ -156,6 +156,7 @@ export async function setupFleet(opts: {
         readiness: readinessAdapterFor(pool.engine),
         // Drover launched this engine, so it knows how long the engine keeps a connection.
         engineFor: (url) => opts.adapters.get(pool.engine, url, { serverKeepAliveMs: engineKeepAliveMs(pool.launch) }),
+        releaseEngine: (url) => opts.adapters.release(pool.engine, url),
         deadlines,
         probeIntervalMs: fleet.probe_interval_ms,
         ...(fleet.idle_check_interval_ms === undefined ? {} : { idleCheckIntervalMs: fleet.idle_check_interval_ms }),

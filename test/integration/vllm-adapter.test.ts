@@ -422,6 +422,22 @@ describe('vllm adapter - the connections of a routine check', () => {
     await waitFor('closeAll() to close every connection', () => open.size === 0);
   });
 
+  it('vllm adapter - releasing a gone engine closes its check connection; the next get makes a new adapter', async () => {
+    const cache = new AdapterCache();
+    try {
+      const first = cache.get('vllm', url, { serverKeepAliveMs: 60_000 });
+      await first.check();
+      expect(open.size).toBe(1);
+      cache.release('vllm', url);
+      await waitFor('the released adapter to close its check connection', () => open.size === 0);
+      const second = cache.get('vllm', url, { serverKeepAliveMs: 60_000 });
+      expect(second).not.toBe(first);
+      expect(await second.check()).toMatchObject({ healthy: true });
+    } finally {
+      await cache.closeAll();
+    }
+  });
+
   it('vllm adapter - the kept check connection closes itself after half the engine keep-alive', async () => {
     // 60 s would outlast the wait below: only a keep-alive the adapter applied closes it in time.
     const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 0, serverKeepAliveMs: 400 });

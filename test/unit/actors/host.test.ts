@@ -26,6 +26,8 @@ let system: ActorSystem;
 let engine: ScriptedEngine;
 let provider: FakeProvider;
 let reports: HostReport[];
+/** Engine URLs the host let go of. */
+let released: string[];
 /** What the executor answers to the `gpu` probe of a host that stopped serving. */
 let gpuProbe: Partial<ProbeResult>;
 
@@ -35,6 +37,7 @@ beforeEach(() => {
   engine = new ScriptedEngine('http://127.0.0.1:18001', [MODEL]);
   provider = new FakeProvider();
   reports = [];
+  released = [];
   gpuProbe = {};
 });
 
@@ -50,6 +53,7 @@ async function readyHost(): Promise<void> {
     executorFor: () => fakeExecutor((req) => (req.name === 'gpu' ? gpuProbe : {})),
     readiness: passingReadiness,
     engineFor: () => engine,
+    releaseEngine: (url: string) => void released.push(url),
     pool,
     nodeId: 'n1',
     deadlines: DEFAULT_STAGE_DEADLINES_MS,
@@ -112,6 +116,9 @@ describe('host - watching a ready host', () => {
       failure: { class: 'INFRA_FATAL', stage: 'generation', reason: `engine stopped answering while serving (/health answered 503); ${verdict.reason}` },
     });
     expect(provider.destroyed).toEqual(['i-1']);
+    // The failed host lets go of its engine adapter (and the check connection it keeps).
+    await until(() => released.length > 0, 'the host to release its engine');
+    expect(released).toHaveLength(1);
   });
 
   it('host - after a failed check the model list is read again: an engine back with other weights fails the host', async () => {
