@@ -141,6 +141,9 @@ export async function setupFleet(opts: {
   const sshLog = log.child({ component: 'ssh' });
   const depsFor = (pool: FleetPoolConfig): FleetPoolDeps => {
     const deadlines = resolveStageDeadlines(fleet.stage_deadlines_ms, pool.stage_deadlines_ms);
+    // Drover launches this pool's engines, so it knows how long they keep a connection. Worked out
+    // once here: `engineFor` runs at every check.
+    const engineHints = { serverKeepAliveMs: engineKeepAliveMs(pool.launch) };
     return {
       pool,
       provider,
@@ -154,8 +157,7 @@ export async function setupFleet(opts: {
       host: {
         executorFor: (ssh) => createSshExecutor({ host: ssh.host, port: ssh.port, user: ssh.user, privateKey, handshakeTimeoutMs: 10_000 }, sshLog),
         readiness: readinessAdapterFor(pool.engine),
-        // Drover launched this engine, so it knows how long the engine keeps a connection.
-        engineFor: (url) => opts.adapters.get(pool.engine, url, { serverKeepAliveMs: engineKeepAliveMs(pool.launch) }),
+        engineFor: (url) => opts.adapters.get(pool.engine, url, engineHints),
         releaseEngine: (url) => opts.adapters.release(pool.engine, url),
         deadlines,
         probeIntervalMs: fleet.probe_interval_ms,
