@@ -7,15 +7,17 @@
  *
  * - `openai`: `POST /v1/completions` with `stream: true`; every `data:` chunk with a choice is one
  *   token (the simulated engine sends one token per chunk).
- * - `drover`: `POST /v2/tasks`, then `GET /v2/tasks/:id/events`; every `token` event is one token,
- *   or `batch.length` tokens when it carries a `batch`. TTFT runs from the POST.
+ * - `drover`: `POST /v2/tasks` with `Accept: text/event-stream`, which answers with the task's
+ *   events; every `token` event is one token, or `batch.length` tokens when it carries a `batch`.
+ * - `drover-two-step`: the same through `POST /v2/tasks` (202), then `GET /v2/tasks/:id/events`.
+ *   TTFT runs from the POST in both.
  */
 import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 
 /** What the load generator is asked to do. */
 export interface LoadgenArgs {
-  mode: 'openai' | 'drover';
+  mode: 'openai' | 'drover' | 'drover-two-step';
   /** Origin, e.g. `http://127.0.0.1:8080`. */
   url: string;
   model: string;
@@ -131,15 +133,19 @@ async function openaiStream(pool: Pool, args: LoadgenArgs, rec: Recorder, record
   if (stats.tokens !== args.maxTokens) throw new Error(`got ${stats.tokens} tokens, wanted ${args.maxTokens}`);
 }
 
-async function droverStream(pool: Pool, args: LoadgenArgs, rec: Recorder, record: boolean): Promise<void> {
-  const started = performance.now();
-  const stats = new StreamStats(rec, started, record);
-  const submit = await pool.request({
-    method: 'POST',
-    path: '/v2/tasks',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: args.model, prompt: 'Hello', max_tokens: args.maxTokens }),
-  });
+/** One request: `POST /v2/tasks` with `Accept: text/event-stream` answers with the task's event stream. */
+async function streamedSubmit(pool: Pool, body: string): Promise<Dispatcher.ResponseData> {
+  const res = await pool.request({ method: 'POST', path: '/v2/tasks', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body });
+  if (res.statusCode !== 200) {
+    const text = await res.body.text();
+    throw new Error(`streamed submit HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
+  }
+  return res;
+}
+
+/** Two requests: `POST /v2/tasks` for the 202, then `GET /v2/tasks/:id/events`. */
+async function submitThenStream(pool: Pool, body: string): Promise<Dispatcher.ResponseData> {
+  const submit = await pool.request({ method: 'POST', path: '/v2/tasks', headers: { 'content-type': 'application/json' }, body });
   const submitText = await submit.body.text();
   if (submit.statusCode !== 202) throw new Error(`submit HTTP ${submit.statusCode}: ${submitText.slice(0, 200)}`);
   const { task_id: taskId } = JSON.parse(submitText) as { task_id: string };
@@ -148,6 +154,14 @@ async function droverStream(pool: Pool, args: LoadgenArgs, rec: Recorder, record
     const text = await res.body.text();
     throw new Error(`events HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
   }
+  return res;
+}
+
+async function droverStream(pool: Pool, args: LoadgenArgs, rec: Recorder, record: boolean): Promise<void> {
+  const started = performance.now();
+  const stats = new StreamStats(rec, started, record);
+  const body = JSON.stringify({ model: args.model, prompt: 'Hello', max_tokens: args.maxTokens });
+  const res = args.mode === 'drover' ? await streamedSubmit(pool, body) : await submitThenStream(pool, body);
   let ended = false;
   let streamError: string | undefined;
   await readEvents(res.body, (event) => {

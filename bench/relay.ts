@@ -1,8 +1,8 @@
 /**
  * Suite `relay` (issue "Stream relay"): the same simulated vLLM engine reached three ways —
  * `direct` (`POST /v1/completions` streamed from the engine), through `nginx` as a plain streaming
- * reverse proxy, and through `drover` (`POST /v2/tasks` + `GET /v2/tasks/:id/events`: HTTP → NATS →
- * TaskActor → engine and back) — under closed-loop streaming load from a separate load-generator
+ * reverse proxy, and through `drover` (`POST /v2/tasks` with `Accept: text/event-stream`, one request
+ * like the other two: HTTP → NATS → TaskActor → engine and back) — under closed-loop streaming load from a separate load-generator
  * process (`bench/loadgen.ts`), at full engine speed and at 50 tokens/s per stream.
  *
  * Every contender is its own process so its CPU can be read from `/proc`: the engine
@@ -12,7 +12,8 @@
  * in-process `sim` engine instead (identically configured; its CPU then counts as Drover's).
  *
  * Knobs: `BENCH_RELAY_SECONDS` (seconds per cell, warm-up included), `BENCH_RELAY_STREAMS`
- * (comma-separated concurrency levels, both rates), `BENCH_RELAY_DROVER_ENGINE`.
+ * (comma-separated concurrency levels, both rates), `BENCH_RELAY_DROVER_ENGINE`, and
+ * `BENCH_RELAY_DROVER_API=two-step` for the 202 then `GET /v2/tasks/:id/events` flow.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -253,6 +254,7 @@ export const relaySuite: BenchSuite = async (opts) => {
   const warmupMs = Math.min(1_000, Math.round(cellSeconds * 200));
   const durationMs = Math.max(500, Math.round(cellSeconds * 1000) - warmupMs);
   const embedded = process.env.BENCH_RELAY_DROVER_ENGINE === 'embedded';
+  const twoStep = process.env.BENCH_RELAY_DROVER_API === 'two-step';
   const streamsEnv = process.env.BENCH_RELAY_STREAMS?.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
   const plan: Array<{ rate: Rate; streams: number[] }> =
     streamsEnv !== undefined && streamsEnv.length > 0
@@ -313,7 +315,7 @@ export const relaySuite: BenchSuite = async (opts) => {
           const drv = drover;
           contenders.push({
             name: 'drover',
-            mode: 'drover',
+            mode: twoStep ? 'drover-two-step' : 'drover',
             url: drv.url,
             cpuPids: () => {
               const m = new Map([['node', drv.pid]]);

@@ -24,6 +24,8 @@ export interface SsePipeOptions {
   format(item: SequencedTaskEvent): string;
   /** Echoed in the `X-Correlation-Id` header. */
   correlationId: string;
+  /** More response headers (a streamed submit names its task here). */
+  headers?: Record<string, string>;
   /** Idle interval before a heartbeat comment. */
   heartbeatMs: number;
   /** Turns an iteration failure into the `error` event's envelope (and logs it). */
@@ -54,6 +56,9 @@ function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
  * ends the response.
  */
 export async function pipeTaskEvents(res: ServerResponse, opts: SsePipeOptions): Promise<SseOutcome> {
+  // The client left while the request was being handled (a streamed submit waits for admission):
+  // its `close` is gone already, and a write would wait for a `drain` that never comes.
+  if (res.destroyed) return 'disconnected';
   const abort = new AbortController();
   let closed = false;
   const onClose = (): void => {
@@ -69,6 +74,7 @@ export async function pipeTaskEvents(res: ServerResponse, opts: SsePipeOptions):
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
+    ...opts.headers,
     [CORRELATION_HEADER]: opts.correlationId,
   });
   res.flushHeaders();

@@ -37,6 +37,8 @@ export class FakeGateway implements TaskGateway {
   readonly records = new Map<string, TaskRecord>();
   /** Errors `submit` throws, first in first out, before admitting anything. */
   readonly submitErrors: unknown[] = [];
+  /** Promises `submit` waits for, first in first out, before it does anything. */
+  readonly submitGates: Promise<void>[] = [];
   /** Every spec submitted, with its correlation id. */
   readonly submitted: { spec: TaskSpec; correlationId: string }[] = [];
   /** Every cancel of a known task, with its correlation id. */
@@ -57,6 +59,8 @@ export class FakeGateway implements TaskGateway {
   private readonly callWaiters = new Set<() => void>();
 
   async submit(spec: TaskSpec, correlationId: string): Promise<AdmissionResponse> {
+    const gate = this.submitGates.shift();
+    if (gate !== undefined) await gate;
     const err = this.submitErrors.shift();
     if (err !== undefined) throw err;
     if (this.records.has(spec.task_id)) throw new DroverError('TASK_EXISTS', `task ${spec.task_id} exists`);

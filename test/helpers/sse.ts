@@ -8,13 +8,18 @@ export interface SseEvent {
   data: Record<string, unknown>;
 }
 
-/** Opens an SSE stream and collects events until it ends or `stopWhen` says so. */
+/**
+ * Opens an SSE stream (a GET, or with `post` a POST of that JSON body) and collects events until
+ * it ends or `stopWhen` says so.
+ */
 export async function readSse(
   url: string,
-  opts: { headers?: Record<string, string>; stopWhen?: (e: SseEvent, all: SseEvent[]) => boolean; onEvent?: (e: SseEvent) => void } = {},
+  opts: { headers?: Record<string, string>; post?: unknown; stopWhen?: (e: SseEvent, all: SseEvent[]) => boolean; onEvent?: (e: SseEvent) => void } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; events: SseEvent[] }> {
   const controller = new AbortController();
-  const res = await request(url, { headers: { accept: 'text/event-stream', ...opts.headers }, signal: controller.signal });
+  const posting = opts.post === undefined ? {} : { method: 'POST' as const, body: JSON.stringify(opts.post) };
+  const headers = { accept: 'text/event-stream', ...(opts.post === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers };
+  const res = await request(url, { headers, signal: controller.signal, ...posting });
   const events: SseEvent[] = [];
   if (res.statusCode !== 200) {
     const body = await res.body.text();

@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders } from 'undici/types/header.js';
 import { buildApi } from '../../src/api/index.js';
 import { DroverError, type ErrorEnvelope, type PoolView, type ReplicaView } from '../../src/protocols/index.js';
 import { FakeGateway, endEvent, specOf, tokenEvent } from '../helpers/fake-gateway.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const TOKEN = 's3cret-token-value';
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -111,9 +112,14 @@ interface Stream {
   abort(): void;
 }
 
-async function openStream(base: string, path: string, headers: Record<string, string> = {}): Promise<Stream> {
+/** Opens `path` as a stream: a GET, or with `post` a POST of that JSON body. */
+async function openStream(base: string, path: string, headers: Record<string, string> = {}, post?: unknown): Promise<Stream> {
   const ac = new AbortController();
-  const res = await request(`${base}${path}`, { headers, signal: ac.signal });
+  const res = await request(`${base}${path}`, {
+    headers: post === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+    signal: ac.signal,
+    ...(post === undefined ? {} : { method: 'POST' as const, body: JSON.stringify(post) }),
+  });
   const chunks = res.body[Symbol.asyncIterator]();
   let buffer = '';
   const next = async (): Promise<Frame | undefined> => {
@@ -144,6 +150,11 @@ async function errorFrom(p: Promise<unknown>): Promise<unknown> {
     return err;
   }
   return undefined;
+}
+
+/** Connections the server holds open right now. */
+function connections(app: FastifyInstance): Promise<number> {
+  return new Promise((resolve, reject) => app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
 }
 
 function aborted(signal: AbortSignal): Promise<void> {
@@ -449,6 +460,86 @@ describe('api-http - open server', () => {
     expect(JSON.parse(afterThird[0]!.data!)).toEqual({ batch: [batch[3]] });
     const afterAll = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': String(seqs[0]) })).rest();
     expect(afterAll.map((f) => f.id)).toEqual([String(seqs[1])]);
+  });
+
+  it('api-http - POST /v2/tasks with Accept: text/event-stream streams the task in the same request', async () => {
+    const id = 'sse-post';
+    const calls = h.gw.eventsCalls.length;
+    const s = await openStream(h.base, '/v2/tasks', { accept: 'text/event-stream', 'x-correlation-id': 'corr-post-sse' }, { task_id: id, model: 'm', prompt: 'p' });
+    expect(s.status).toBe(200);
+    expect(s.headers['content-type']).toBe('text/event-stream');
+    expect(s.headers['x-correlation-id']).toBe('corr-post-sse');
+    expect(s.headers['location']).toBe(`/v2/tasks/${id}`);
+    expect(s.headers['content-location']).toBe(`/v2/tasks/${id}/events`);
+    expect(s.headers['x-task-id']).toBe(id);
+    expect(h.gw.submitted.find((x) => x.spec.task_id === id)?.correlationId).toBe('corr-post-sse');
+    // The stream reads the task from its first event.
+    expect((await h.gw.eventsCall(calls + 1)).afterSeq).toBeUndefined();
+    const started = { type: 'started', task_id: id, data: { queue_position: 0, predicted_start_ms: 100 } } as const;
+    const seqs = [h.gw.push(id, started), h.gw.push(id, tokenEvent(id, 0)), h.gw.push(id, endEvent(id, 1))];
+    const frames = await s.rest();
+    expect(frames.map((f) => f.event)).toEqual(['started', 'token', 'end']);
+    expect(frames.map((f) => f.id)).toEqual(seqs.map(String));
+  });
+
+  it('api-http - a streamed POST keeps ?batch=true, and refuses a bad one before admitting anything', async () => {
+    const id = 'sse-post-batch';
+    const s = await openStream(h.base, '/v2/tasks?batch=true', { accept: 'text/event-stream' }, { task_id: id, model: 'm', prompt: 'p' });
+    const batch = [0, 1].map((i) => ({ t: `t${i}`, i }));
+    h.gw.push(id, { type: 'token', task_id: id, data: { batch } });
+    h.gw.push(id, endEvent(id, 2));
+    const frames = await s.rest();
+    expect(frames.map((f) => f.event)).toEqual(['token', 'end']);
+    expect(JSON.parse(frames[0]!.data!)).toEqual({ batch });
+    const before = h.gw.submitted.length;
+    const bad = await call(h.base, 'POST', '/v2/tasks?batch=maybe', { json: { task_id: 'sse-post-bad', model: 'm', prompt: 'p' }, headers: { accept: 'text/event-stream' } });
+    expectError(bad, 400, 'INVALID_PARAMS');
+    expect(h.gw.submitted.length).toBe(before);
+  });
+
+  it('api-http - a streamed POST that is not admitted gets the plain error status and envelope', async () => {
+    h.gw.submitErrors.push(new DroverError('ADMISSION_REJECT', 'queue full', { retryAfterMs: 2_500 }));
+    const res = await call(h.base, 'POST', '/v2/tasks', { json: { model: 'm', prompt: 'p' }, headers: { accept: 'text/event-stream' } });
+    expect(expectError(res, 429, 'ADMISSION_REJECT').retry_after_ms).toBe(2_500);
+    expect(res.headers['retry-after']).toBe('3');
+    const invalid = await call(h.base, 'POST', '/v2/tasks', { json: { model: 'm' }, headers: { accept: 'text/event-stream' } });
+    expectError(invalid, 400, 'INVALID_PARAMS');
+  });
+
+  it('api-http - a client that hangs up during a streamed submit leaves the task admitted and no reader behind', async () => {
+    let admit!: () => void;
+    h.gw.submitGates.push(new Promise<void>((resolve) => (admit = resolve)));
+    const calls = h.gw.eventsCalls.length;
+    const ac = new AbortController();
+    const pending = request(`${h.base}/v2/tasks`, {
+      method: 'POST',
+      headers: { accept: 'text/event-stream', 'content-type': 'application/json' },
+      body: JSON.stringify({ task_id: 'sse-post-gone', model: 'm', prompt: 'p' }),
+      signal: ac.signal,
+    }).catch((err: unknown) => err);
+    await waitFor('the submit to wait at its gate', () => h.gw.submitGates.length === 0);
+    const open = await connections(h.app);
+    ac.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    // The server has seen the hang-up before the admission comes back.
+    await waitFor('the server to drop the connection', async () => (await connections(h.app)) < open);
+    admit();
+    await waitFor('the task to be admitted', async () => (await h.gw.get('sse-post-gone')) !== undefined);
+    const beforeGet = h.gw.eventsCalls.length;
+    // The task stays admitted and its events can be read later.
+    const later = h.gw.push('sse-post-gone', endEvent('sse-post-gone', 0));
+    const frames = await (await openStream(h.base, '/v2/tasks/sse-post-gone/events')).rest();
+    expect(frames.map((f) => f.id)).toEqual([String(later)]);
+    // No reader was opened for the client that left (one would wait for a `drain` forever).
+    expect(h.gw.eventsCalls.slice(calls, beforeGet)).toEqual([]);
+  });
+
+  it('api-http - a POST that accepts JSON (or anything) still gets the 202', async () => {
+    for (const accept of ['application/json', '*/*']) {
+      const res = await call(h.base, 'POST', '/v2/tasks', { json: { model: 'm', prompt: 'p' }, headers: { accept } });
+      expect(res.status).toBe(202);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+    }
   });
 
   it('api-http - a client disconnect aborts the signal given to gateway.events', async () => {

@@ -55,6 +55,20 @@ describe('streaming - a task from admission to end', () => {
     expect(view.body).toMatchObject({ task_id: taskId, model: DEFAULT_MODEL, tokens_out: 24 });
   });
 
+  it('streams a task in the submit request itself (Accept: text/event-stream), resumable at Content-Location', async () => {
+    const taskId = 'e2e-streamed-post';
+    const { status, headers, events } = await readSse(`${drover.httpUrl}/v2/tasks`, { post: { task_id: taskId, model: DEFAULT_MODEL, prompt: 'Hi', max_tokens: 12 } });
+    expect(status).toBe(200);
+    expect(headers['x-task-id']).toBe(taskId);
+    expect(types(events)[0]).toBe('started');
+    expect(types(events).at(-1)).toBe('end');
+    const tokens = events.filter((e) => e.event === 'token');
+    expect(tokens.map((t) => t.data.i)).toEqual([...Array(12).keys()]);
+    // The same events, from the id of the first token on, at the events resource.
+    const resumed = await readSse(`${drover.httpUrl}${String(headers['content-location'])}`, { headers: { 'last-event-id': tokens[0]!.id! } });
+    expect(resumed.events.map((e) => e.id)).toEqual(events.slice(2).map((e) => e.id));
+  });
+
   it('gives a client that connects after the end every event', async () => {
     const taskId = await submit({ max_tokens: 5 });
     const live = await readSse(`${drover.httpUrl}/v2/tasks/${taskId}/events`);

@@ -2,7 +2,7 @@
  * Task routes of the native API: admission, record, SSE events and cancel (llama-orch v2 §A3–A5).
  */
 import { setMaxListeners } from 'node:events';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import {
   DroverError,
   TaskRequestSchema,
@@ -69,6 +69,11 @@ function batchedOf(query: unknown): boolean {
   throw new DroverError('INVALID_PARAMS', 'batch must be true or false');
 }
 
+/** True when the client asks for the event stream itself (`Accept: text/event-stream`) rather than the 202. */
+function wantsEventStream(accept: string | undefined): boolean {
+  return accept !== undefined && /\btext\/event-stream\b/i.test(accept);
+}
+
 /** Registers POST /v2/tasks, GET /v2/tasks/:id, GET /v2/tasks/:id/events, POST /v2/tasks/:id/cancel. */
 export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { gateway, newId, heartbeatMs }) => {
   // Open streams would keep `close()` waiting forever: end them first; clients resume with Last-Event-ID.
@@ -80,13 +85,43 @@ export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { g
     done();
   });
 
-  app.post('/v2/tasks', { bodyLimit: TASK_BODY_LIMIT }, async (request, reply) => {
+  /** Writes `id`'s events after `cursor` as SSE on the hijacked response, until the terminal event or a hang-up. */
+  async function streamEvents(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    id: string,
+    cursor: ResumeCursor | undefined,
+    formatter: EventFormatter,
+    headers?: Record<string, string>,
+  ): Promise<void> {
+    reply.hijack();
+    const outcome = await pipeTaskEvents(reply.raw, {
+      open: (signal) => gateway.events(id, cursor?.afterSeq, signal),
+      format: (item) => formatter.format(item),
+      correlationId: request.id,
+      ...(headers === undefined ? {} : { headers }),
+      heartbeatMs,
+      onError: (err) => streamErrorEnvelope(request, err),
+      shutdown: shutdown.signal,
+    });
+    request.log.debug({ task_id: id, outcome }, 'event stream ended');
+  }
+
+  app.post<{ Querystring: EventsQuery }>('/v2/tasks', { bodyLimit: TASK_BODY_LIMIT }, async (request, reply) => {
     const parsed = TaskRequestSchema.safeParse(request.body);
     if (!parsed.success) throw new DroverError('INVALID_PARAMS', describeZodError(parsed.error));
     if (parsed.data.deadline_ms <= 0) throw new DroverError('DEADLINE_UNMET', 'deadline_ms must be positive');
+    const streamed = wantsEventStream(request.headers.accept);
+    // Checked before admission: a bad query must not leave an admitted task behind.
+    const formatter = streamed ? new EventFormatter(batchedOf(request.query.batch), undefined) : undefined;
     const admission = await gateway.submit(normalizeTaskRequest(parsed.data, newId), request.id);
-    const body = admitted(admission);
-    return reply.code(202).header('location', `/v2/tasks/${encodeURIComponent(admission.task_id)}`).send(body);
+    const location = `/v2/tasks/${encodeURIComponent(admission.task_id)}`;
+    if (formatter === undefined) return reply.code(202).header('location', location).send(admitted(admission));
+    // One request from submit to `end`: the admission's figures come again in `started`; a client
+    // that loses the connection resumes at Content-Location with Last-Event-ID.
+    const headers = { location, 'content-location': `${location}/events`, 'x-task-id': admission.task_id };
+    await streamEvents(request, reply, admission.task_id, undefined, formatter, headers);
+    return reply;
   });
 
   app.get<{ Params: IdParams }>('/v2/tasks/:id', async (request): Promise<TaskView> => {
@@ -104,16 +139,8 @@ export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { g
     const cursor = resumeCursorOf(request.headers['last-event-id'], request.query.last_event_id);
     const formatter = new EventFormatter(batchedOf(request.query.batch), cursor);
     if (!TASK_ID.test(id) || !(await gateway.exists(id))) throw unknownTask(id);
-    reply.hijack();
-    const outcome = await pipeTaskEvents(reply.raw, {
-      open: (signal) => gateway.events(id, cursor?.afterSeq, signal),
-      format: (item) => formatter.format(item),
-      correlationId: request.id,
-      heartbeatMs,
-      onError: (err) => streamErrorEnvelope(request, err),
-      shutdown: shutdown.signal,
-    });
-    request.log.debug({ task_id: id, outcome }, 'event stream ended');
+    await streamEvents(request, reply, id, cursor, formatter);
+    return reply;
   });
 
   app.post<{ Params: IdParams }>('/v2/tasks/:id/cancel', async (request, reply) => {
