@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AdapterCache } from '../../src/actors/adapters.js';
 import { EngineError, VllmAdapter, type EngineChunk, type EngineRequest } from '../../src/engines/index.js';
@@ -359,6 +359,11 @@ describe('vllm adapter - the connections of a routine check', () => {
       req.resume();
       if (req.url === '/metrics') return void res.end(METRICS);
       if (req.url === '/v1/models') return void res.end(JSON.stringify({ data: [{ id: MODEL }] }));
+      if (req.url === '/v1/completions') {
+        const chunk = { object: 'text_completion', choices: [{ index: 0, text: 'hi', finish_reason: null }] };
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        return void res.end(`data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`);
+      }
       res.writeHead(200, { 'content-length': 0 }).end();
     });
     server.on('connection', (socket: Socket) => {
@@ -452,19 +457,47 @@ describe('vllm adapter - the connections of a routine check', () => {
     }
   });
 
-  it('vllm adapter - a check right after other traffic reuses the pooled connection and leaves it open', async () => {
-    const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 60_000 });
+  it('vllm adapter - health and load with no recent stream use a connection of their own and leave none open', async () => {
+    const pool = new CountingAgent();
+    const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 60_000, dispatcher: pool });
     try {
-      expect((await adapter.health()).ready).toBe(true);
-      const pooled = connections;
-      expect(await adapter.check()).toMatchObject({ healthy: true, load: { running: 1 } });
-      expect(paths).toEqual(['/health', '/v1/models', '/health', '/metrics']);
-      // No connection of its own: the pooled ones carried the check and stay open.
-      expect(connections).toBe(pooled);
-      expect(open.size).toBe(pooled);
+      expect(await adapter.health()).toEqual({ live: true, ready: true, models: [MODEL] });
+      expect(await adapter.load()).toEqual({ running: 1, waiting: 0, kv_usage: 0.25 });
+      await waitFor('the calls to close their connections', () => open.size === 0);
+      expect(paths).toEqual(['/health', '/v1/models', '/metrics']);
+      expect(connections).toBe(2);
+      // The streams' pool was never used, so no per-origin pool was created for this engine.
+      expect(pool.paths).toEqual([]);
     } finally {
       await adapter.close();
+      await pool.close();
     }
-    await waitFor('the pool to close its connection', () => open.size === 0);
+  });
+
+  it('vllm adapter - checks right after a stream go over the streams\' pool', async () => {
+    const pool = new CountingAgent();
+    const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 60_000, dispatcher: pool });
+    try {
+      const chunks = [];
+      for await (const chunk of adapter.stream({ model: MODEL, prompt: 'p', max_tokens: 1 }, new AbortController().signal)) chunks.push(chunk.type);
+      expect(chunks).toEqual(['token', 'end']);
+      expect(await adapter.check()).toMatchObject({ healthy: true, load: { running: 1 } });
+      expect((await adapter.health()).ready).toBe(true);
+      expect(await adapter.load()).toMatchObject({ running: 1 });
+      expect(pool.paths).toEqual(['/v1/completions', '/health', '/metrics', '/health', '/v1/models', '/metrics']);
+    } finally {
+      await adapter.close();
+      await pool.close();
+    }
+    await waitFor('the pool to close its connections', () => open.size === 0);
   });
 });
+
+/** An Agent that records the path of every request sent through it. */
+class CountingAgent extends Agent {
+  readonly paths: string[] = [];
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    this.paths.push(options.path);
+    return super.dispatch(options, handler);
+  }
+}
