@@ -26,9 +26,11 @@ define apt_install
 endef
 
 # `npm install` honours the committed lock; `npm ci` would refuse it because the registry
-# serves no macOS/Windows builds of msgpackr-extract's optional native packages.
+# serves no macOS/Windows builds of msgpackr-extract's optional native packages. `--no-save`
+# keeps npm 11 from rewriting the lock with those entries, which left every checkout modified
+# (and every bench result marked +dirty).
 node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund
+	npm install --no-audit --no-fund --no-save
 	@touch $@
 
 deps-up: node_modules/.installed
