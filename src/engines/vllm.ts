@@ -45,7 +45,7 @@ export interface VllmAdapterOptions {
   apiKey?: string;
   /** Connection pool to use; by default the adapter owns one and closes it in `close()`. */
   dispatcher?: Dispatcher;
-  /** Deadline of each health, model-list and metrics call, and of a whole `check()` (not of streams). */
+  /** Deadline of a whole `health()`, `load()` or `check()`, all its requests together (not of streams). */
   requestTimeoutMs?: number;
   /** See {@link DEFAULT_POOLED_CHECK_WITHIN_MS}; 0 makes every check open its own connection. */
   pooledCheckWithinMs?: number;
