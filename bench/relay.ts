@@ -1,9 +1,10 @@
 /**
  * Suite `relay` (issue "Stream relay"): the same simulated vLLM engine reached three ways —
  * `direct` (`POST /v1/completions` streamed from the engine), through `nginx` as a plain streaming
- * reverse proxy, and through `drover` (`POST /v2/tasks` with `Accept: text/event-stream`, one request
- * like the other two: HTTP → NATS → TaskActor → engine and back) — under closed-loop streaming load from a separate load-generator
- * process (`bench/loadgen.ts`), at full engine speed and at 50 tokens/s per stream.
+ * reverse proxy, and through `drover` (`POST /v2/tasks` with `Accept: text/event-stream`, one
+ * request like the other two: HTTP → NATS → TaskActor → engine and back) — under closed-loop
+ * streaming load from a separate load-generator process (`bench/loadgen.ts`), at full engine speed
+ * and at 50 tokens/s per stream.
  *
  * Every contender is its own process so its CPU can be read from `/proc`: the engine
  * (`bench/engine-server.ts`), nginx (master + workers), and `bin/drover up` (node + its embedded
@@ -12,8 +13,9 @@
  * in-process `sim` engine instead (identically configured; its CPU then counts as Drover's).
  *
  * Before the cells of a rate, every contender gets one unrecorded warm-up run (up to 128 streams,
- * `BENCH_RELAY_WARMUP_SECONDS`, 8 s; none in quick mode): Drover is a fresh node process per rate, and until V8 has compiled
- * its hot paths it costs about a quarter more CPU per token and several ms more time to first token.
+ * `BENCH_RELAY_WARMUP_SECONDS`, 8 s; none in quick mode): Drover is a fresh node process per rate,
+ * and until V8 has compiled its hot paths it costs about a quarter more CPU per token and several
+ * ms more time to first token.
  *
  * Knobs: `BENCH_RELAY_SECONDS` (seconds per cell, warm-up included), `BENCH_RELAY_STREAMS`
  * (comma-separated concurrency levels, both rates), `BENCH_RELAY_DROVER_ENGINE`, and

@@ -90,18 +90,16 @@ export class VllmAdapter implements EngineAdapter {
   }
 
   async health(signal?: AbortSignal): Promise<EngineHealth> {
-    const deadline = this.deadline(signal);
-    const lease = this.checkDispatcher();
-    try {
+    return this.checkCall(signal, async (get) => {
       let health: { status: number; text: string };
       try {
-        health = await this.getWithin('/health', deadline, lease.dispatcher);
+        health = await get('/health');
       } catch (error) {
         return { live: false, ready: false, models: [], error: messageOf(error) };
       }
       if (health.status !== 200) return { live: true, ready: false, models: [], error: `/health answered ${health.status}` };
       try {
-        const list = await this.getWithin('/v1/models', deadline, lease.dispatcher);
+        const list = await get('/v1/models');
         if (list.status !== 200) return { live: true, ready: false, models: [], error: `/v1/models answered ${list.status}` };
         const parsed = ModelListSchema.safeParse(JSON.parse(list.text));
         if (!parsed.success) return { live: true, ready: false, models: [], error: '/v1/models: unexpected body' };
@@ -111,39 +109,36 @@ export class VllmAdapter implements EngineAdapter {
       } catch (error) {
         return { live: true, ready: false, models: [], error: messageOf(error) };
       }
-    } finally {
-      deadline.done();
-      await lease.release();
-    }
+    });
   }
 
   async load(signal?: AbortSignal): Promise<EngineLoad> {
-    const deadline = this.deadline(signal);
-    const lease = this.checkDispatcher();
-    try {
-      return loadOf(await this.getWithin('/metrics', deadline, lease.dispatcher));
-    } finally {
-      deadline.done();
-      await lease.release();
-    }
+    return this.checkCall(signal, async (get) => loadOf(await get('/metrics')));
   }
 
   async check(signal?: AbortSignal): Promise<EngineCheck> {
-    const deadline = this.deadline(signal);
-    const lease = this.checkDispatcher();
-    try {
+    return this.checkCall(signal, async (get) => {
       let health: { status: number; text: string };
       try {
-        health = await this.getWithin('/health', deadline, lease.dispatcher);
+        health = await get('/health');
       } catch (error) {
         return { live: false, healthy: false, error: messageOf(error) };
       }
       if (health.status !== 200) return { live: true, healthy: false, error: `/health answered ${health.status}` };
       try {
-        return { live: true, healthy: true, load: loadOf(await this.getWithin('/metrics', deadline, lease.dispatcher)) };
+        return { live: true, healthy: true, load: loadOf(await get('/metrics')) };
       } catch (error) {
         return { live: true, healthy: true, error: messageOf(error) };
       }
+    });
+  }
+
+  /** Runs one health/load/check call: its GETs share one deadline and one {@link checkDispatcher}. */
+  private async checkCall<T>(signal: AbortSignal | undefined, run: (get: (path: string) => Promise<{ status: number; text: string }>) => Promise<T>): Promise<T> {
+    const deadline = this.deadline(signal);
+    const lease = this.checkDispatcher();
+    try {
+      return await run((path) => this.getWithin(path, deadline, lease.dispatcher));
     } finally {
       deadline.done();
       await lease.release();
