@@ -13,7 +13,7 @@ import {
   type AdmissionResponse,
   type CancelReply,
   type PoolView,
-  type SequencedTaskEvent,
+  type TaskEvent,
   type TaskRecord,
   type TaskSpec,
 } from '../protocols/index.js';
@@ -28,9 +28,10 @@ export class NatsTaskGateway implements TaskGateway {
   ) {}
 
   async submit(spec: TaskSpec, correlationId: string): Promise<AdmissionResponse> {
-    // Watched before the request goes out, so the client's event stream is served from memory
-    // from the first event, even one published before the 202 gets back here.
-    const watch = await this.transport.events.watch(spec.task_id);
+    // Watched before the request goes out, so that when placement in this process admits the task,
+    // the client's event stream is served from memory from the first event, even one published
+    // before the 202 gets back here.
+    const watch = this.transport.events.watch(spec.task_id);
     let admission: AdmissionResponse;
     try {
       admission = await this.transport.bus.request(subjects.tasksSubmit, { spec, correlation_id: correlationId }, {
@@ -55,8 +56,8 @@ export class NatsTaskGateway implements TaskGateway {
     return this.transport.events.watching(taskId) || (await this.tasks.get(taskId)) !== undefined;
   }
 
-  events(taskId: string, afterSeq: number | undefined, signal: AbortSignal): AsyncIterable<SequencedTaskEvent> {
-    return this.transport.events.read(taskId, { ...(afterSeq === undefined ? {} : { afterSeq }), signal });
+  events(taskId: string, afterPosition: number | undefined, signal: AbortSignal): AsyncIterable<TaskEvent> {
+    return this.transport.events.read(taskId, { ...(afterPosition === undefined ? {} : { afterPosition }), signal });
   }
 
   async cancel(taskId: string, correlationId: string): Promise<CancelReply> {

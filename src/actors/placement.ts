@@ -305,6 +305,9 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     refuseIfFull(state, decideAdmission(admissionViewOf(state), { priority: spec.priority }, deps.admission));
     const now = ctx.clock.now();
     const record: TaskRecord = { task_id: taskId, spec, state: 'queued', owner: deps.nodeId, correlation_id, admitted_at: now, attempts: 0 };
+    // Every event of the task is published by this process from now on: a front door here that
+    // watches it serves its client from memory.
+    events.claim(taskId);
     return new Promise<AdmissionResponse>((resolve, reject) => {
       state.admitting.set(taskId, { submit, admitted_at: now, resolve, reject });
       records.create(record).then(

@@ -1,11 +1,11 @@
 /**
  * The SSE writer for task events: the hot path of the API. Each event is one `res.write` of
- * `id: <seq>\nevent: <type>\ndata: <json>\n\n`, sent immediately (headers are flushed up front and
+ * `id: <position>\nevent: <type>\ndata: <json>\n\n`, sent immediately (headers are flushed up front and
  * nothing is buffered here), with backpressure honoured by waiting for `drain`. Once the stream is
  * open its status stays 200: failures become an `error` event, then the stream ends.
  */
 import type { ServerResponse } from 'node:http';
-import { isTerminalEvent, type ErrorEnvelope, type SequencedTaskEvent } from '../protocols/index.js';
+import { isTerminalEvent, type ErrorEnvelope, type TaskEvent } from '../protocols/index.js';
 import { CORRELATION_HEADER } from './correlation.js';
 
 /** Default idle interval before a `: ping` heartbeat. */
@@ -19,9 +19,9 @@ export type SseOutcome = 'completed' | 'disconnected' | 'failed' | 'shutdown';
 /** What `pipeTaskEvents` needs besides the response. */
 export interface SsePipeOptions {
   /** Opens the event iteration; the signal aborts when the client goes away. */
-  open(signal: AbortSignal): AsyncIterable<SequencedTaskEvent>;
+  open(signal: AbortSignal): AsyncIterable<TaskEvent>;
   /** Turns an event into SSE text (one frame, or one per token of a batch). */
-  format(item: SequencedTaskEvent): string;
+  format(event: TaskEvent): string;
   /** Echoed in the `X-Correlation-Id` header. */
   correlationId: string;
   /** More response headers (a streamed submit names its task here). */
@@ -89,12 +89,11 @@ export async function pipeTaskEvents(res: ServerResponse, opts: SsePipeOptions):
 
   let outcome: SseOutcome = 'completed';
   try {
-    for await (const item of opts.open(abort.signal)) {
+    for await (const event of opts.open(abort.signal)) {
       if (closed || abort.signal.aborted) break;
       active = true;
-      const text = opts.format(item);
-      const flushed = text === '' || res.write(text);
-      if (isTerminalEvent(item.event)) break;
+      const flushed = res.write(opts.format(event));
+      if (isTerminalEvent(event)) break;
       if (!flushed) await drained(res, abort.signal);
     }
   } catch (err) {

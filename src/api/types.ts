@@ -10,7 +10,7 @@ import type {
   CancelReply,
   EngineKind,
   PoolView,
-  SequencedTaskEvent,
+  TaskEvent,
   TaskRecord,
   TaskSpec,
 } from '../protocols/index.js';
@@ -23,8 +23,8 @@ export interface TaskGateway {
   get(taskId: string): Promise<TaskRecord | undefined>;
   /** True for a known task; may answer without a read when this front door admitted it. */
   exists(taskId: string): Promise<boolean>;
-  /** Events after `afterSeq` (stream sequence), replayed then live, ending at the terminal event. */
-  events(taskId: string, afterSeq: number | undefined, signal: AbortSignal): AsyncIterable<SequencedTaskEvent>;
+  /** Events after position `afterPosition` (an SSE id; see `positionOf`), replayed then live, ending at the terminal event. */
+  events(taskId: string, afterPosition: number | undefined, signal: AbortSignal): AsyncIterable<TaskEvent>;
   /** Cancels; throws DroverError NOT_FOUND for an unknown id. Resolves after the task has stopped. */
   cancel(taskId: string, correlationId: string): Promise<CancelReply>;
   /** Every pool with replicas and slots. */

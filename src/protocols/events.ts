@@ -1,8 +1,9 @@
 /**
- * Task events (llama-orch SSE, seed-projects §A5). Published on `drover.tasks.<id>.events`, kept in
- * the `DROVER_EVENTS` stream; the stream sequence number is the SSE `id:` so `Last-Event-ID` resume
- * and late clients both read the stream. Order: `started → token* → end`, `metrics` interleaved, or
- * `error`; nothing follows `end` or `error`.
+ * Task events (llama-orch SSE, seed-projects §A5). Published on `drover.tasks.<id>.events` and kept
+ * in the `DROVER_EVENTS` stream, so late clients and `Last-Event-ID` resumes read the stream. Order:
+ * `started → token* → end`, `metrics` interleaved, or `error`; nothing follows `end` or `error`.
+ * An event's SSE id is its {@link positionOf position}, which every copy of the task's events
+ * agrees on (the stream, and the memory of the process that runs the task).
  */
 import { z } from 'zod';
 import { ErrorEnvelopeSchema } from './errors.js';
@@ -80,12 +81,6 @@ export const TaskEventSchema = z.discriminatedUnion('type', [
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
 export type TaskEventType = TaskEvent['type'];
 
-/** An event as read back from the stream: the stream sequence is its SSE id. */
-export interface SequencedTaskEvent {
-  seq: number;
-  event: TaskEvent;
-}
-
 /** The tokens of a `token` event, single or batched. */
 export function tokensOf(data: z.infer<typeof TokenEventSchema>['data']): readonly Token[] {
   return 'batch' in data ? data.batch : [data];
@@ -93,4 +88,46 @@ export function tokensOf(data: z.infer<typeof TokenEventSchema>['data']): readon
 
 export function isTerminalEvent(e: TaskEvent): boolean {
   return e.type === 'end' || e.type === 'error';
+}
+
+/** The position of a terminal event: after everything else of its task. */
+export const END_POSITION = Number.MAX_SAFE_INTEGER;
+
+/** The position of token `i`: `started` is 0, so tokens count from 1. */
+export function tokenPosition(token: Token): number {
+  return token.i + 1;
+}
+
+/**
+ * Where `e` sits in its task's events, from its content alone: `started` 0, token `i` at i + 1 (a
+ * batch at its last token), `end`/`error` at {@link END_POSITION}. Token indexes are unique per
+ * task (a task is retried only before its first token), so positions only grow. `metrics` has none.
+ */
+export function positionOf(e: TaskEvent): number | undefined {
+  switch (e.type) {
+    case 'started':
+      return 0;
+    case 'token': {
+      const tokens = tokensOf(e.data);
+      return tokenPosition(tokens[tokens.length - 1]!);
+    }
+    case 'metrics':
+      return undefined;
+    case 'end':
+    case 'error':
+      return END_POSITION;
+  }
+}
+
+/**
+ * What of `e` comes after `position`: the event itself, a batch cut to its later tokens, or
+ * undefined when the reader has all of it. `metrics` events have no position and always pass.
+ */
+export function eventAfter(e: TaskEvent, position: number): TaskEvent | undefined {
+  const at = positionOf(e);
+  if (at === undefined || at > position) {
+    if (e.type !== 'token' || !('batch' in e.data) || tokenPosition(e.data.batch[0]!) > position) return e;
+    return { ...e, data: { batch: e.data.batch.filter((t) => tokenPosition(t) > position) } };
+  }
+  return undefined;
 }

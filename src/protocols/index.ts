@@ -53,8 +53,12 @@ export {
   MAX_TOKEN_BATCH,
   isTerminalEvent,
   tokensOf,
+  END_POSITION,
+  tokenPosition,
+  positionOf,
+  eventAfter,
 } from './events.js';
-export type { TaskEvent, TaskEventType, SequencedTaskEvent, Token } from './events.js';
+export type { TaskEvent, TaskEventType, Token } from './events.js';
 export {
   ReplicaHealthSchema,
   EngineLoadSchema,

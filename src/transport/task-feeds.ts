@@ -1,18 +1,20 @@
 /**
- * In-memory event feeds of the tasks this process submitted. One shared live consumer of the
- * events stream appends every event of a watched task here, so a client that streams a task it
- * just submitted is served from memory: no consumer of its own, no pull, no delete. A feed is
- * complete from the task's first event on, because it is opened (with the live consumer already
- * running) before the submit that creates the task is sent. Readers see it only once that submit
- * was admitted: a refused duplicate of a running task must not be read from a feed that began in
- * the middle of its events.
+ * In-memory event feeds of the tasks this process both submitted and runs. The relay of such a task
+ * publishes through the same event log that serves its client, and every event it publishes is
+ * appended here as well, so the client's stream is written in the turn the token came in, with no
+ * round trip through nats-server and no consumer. A feed is complete from the task's first event
+ * on, because it is opened before the submit that creates the task is sent. Readers see it only
+ * once that submit was admitted (a refused duplicate of a running task must not be read from a
+ * feed that began in the middle of its events) and claimed: placement in this process admitted it,
+ * so every event of the task is published here. A task admitted by another process is read from
+ * the stream.
  *
  * Memory is bounded: a feed lingers for a while after its terminal event (for the client whose
  * GET arrives after a fast task ended), and the oldest feeds are evicted beyond a count or total
- * event cap. A reader of an evicted (or detached) feed continues from its last sequence with the
+ * event cap. A reader of an evicted (or detached) feed continues after its last position with the
  * fallback it was given, so eviction costs speed, never events.
  */
-import { isTerminalEvent, type SequencedTaskEvent } from '../protocols/index.js';
+import { eventAfter, isTerminalEvent, positionOf, type TaskEvent } from '../protocols/index.js';
 
 /** Limits of {@link TaskFeeds}. */
 export interface TaskFeedLimits {
@@ -28,16 +30,18 @@ export interface TaskFeedLimits {
 export const DEFAULT_FEED_LIMITS: TaskFeedLimits = { lingerMs: 10_000, maxFeeds: 20_000, maxEvents: 200_000 };
 
 class Feed {
-  readonly events: SequencedTaskEvent[] = [];
+  readonly events: TaskEvent[] = [];
   /** The submit that opened it was admitted: the feed holds the task from its first event. */
   admitted = false;
+  /** Placement in this process admitted the task: every one of its events is appended here. */
+  claimed = false;
   endedAt: number | undefined;
   detached = false;
   private wakers = new Set<() => void>();
 
-  append(item: SequencedTaskEvent, now: number): void {
-    this.events.push(item);
-    if (isTerminalEvent(item.event)) this.endedAt = now;
+  append(event: TaskEvent, now: number): void {
+    this.events.push(event);
+    if (isTerminalEvent(event)) this.endedAt = now;
     this.wake();
   }
 
@@ -59,8 +63,8 @@ class Feed {
   }
 }
 
-/** Reads a task's events after a sequence from somewhere else (the stream); used when a feed goes away. */
-export type FeedFallback = (afterSeq: number | undefined) => AsyncIterable<SequencedTaskEvent>;
+/** Reads a task's events after a position from somewhere else (the stream); used when a feed goes away. */
+export type FeedFallback = (afterPosition: number | undefined) => AsyncIterable<TaskEvent>;
 
 /** The opener's hold on a feed: its submit was admitted (readers may use it), or refused (drop it). */
 export interface FeedHandle {
@@ -79,8 +83,8 @@ export class TaskFeeds {
   ) {}
 
   /**
-   * Starts keeping `taskId`'s events; readers see them once the handle says the submit was
-   * admitted. Undefined when the task is already watched: the earlier watcher owns the feed.
+   * Starts keeping `taskId`'s events; readers see them once the handle says the submit was admitted
+   * and the task is claimed. Undefined when the task is already watched: the earlier watcher owns the feed.
    */
   open(taskId: string): FeedHandle | undefined {
     if (this.feeds.has(taskId)) return undefined;
@@ -90,6 +94,9 @@ export class TaskFeeds {
     return {
       admitted: () => {
         feed.admitted = true;
+        // Admitted by placement elsewhere: no event of it is published here, so nothing would
+        // ever fill (or end) the feed.
+        if (!feed.claimed && this.feeds.get(taskId) === feed) this.drop(taskId, feed);
       },
       release: () => {
         if (this.feeds.get(taskId) === feed) this.drop(taskId, feed);
@@ -97,14 +104,15 @@ export class TaskFeeds {
     };
   }
 
-  /** True while `taskId`'s events are kept here (admitted or not yet). */
-  keeps(taskId: string): boolean {
-    return this.feeds.has(taskId);
+  /** Marks `taskId`'s feed, if one is kept, as filled by this process's publishes (before its submit is answered). */
+  claim(taskId: string): void {
+    const feed = this.feeds.get(taskId);
+    if (feed !== undefined) feed.claimed = true;
   }
 
   /** True while `taskId` has a complete, readable feed here. */
   has(taskId: string): boolean {
-    return this.feeds.get(taskId)?.admitted === true;
+    return readable(this.feeds.get(taskId));
   }
 
   /** Number of feeds kept. */
@@ -113,10 +121,10 @@ export class TaskFeeds {
   }
 
   /** Appends an event of a watched task; false (nothing kept) for a task nobody watches. */
-  append(taskId: string, item: SequencedTaskEvent): boolean {
+  append(taskId: string, event: TaskEvent): boolean {
     const feed = this.feeds.get(taskId);
     if (feed === undefined) return false;
-    feed.append(item, this.now());
+    feed.append(event, this.now());
     this.eventCount += 1;
     if (this.eventCount > this.limits.maxEvents) this.evictBeyondLimits();
     return true;
@@ -130,18 +138,18 @@ export class TaskFeeds {
     }
   }
 
-  /** Drops every feed (the live consumer stopped): readers continue through their fallback. */
+  /** Drops every feed (the log is closing): readers continue through their fallback. */
   detachAll(): void {
     for (const [taskId, feed] of this.feeds) this.drop(taskId, feed);
   }
 
   /**
-   * Events of `taskId` after `afterSeq`, from the feed while it lasts, then from `fallback`; ends
-   * after the terminal event or on abort. Undefined when the task has no feed.
+   * Events of `taskId` after `afterPosition`, from the feed while it lasts, then from `fallback`;
+   * ends after the terminal event or on abort. Undefined when the task has no readable feed.
    */
-  read(taskId: string, afterSeq: number | undefined, signal: AbortSignal | undefined, fallback: FeedFallback): AsyncIterable<SequencedTaskEvent> | undefined {
+  read(taskId: string, afterPosition: number | undefined, signal: AbortSignal | undefined, fallback: FeedFallback): AsyncIterable<TaskEvent> | undefined {
     const feed = this.feeds.get(taskId);
-    return feed?.admitted === true ? readFeed(feed, afterSeq, signal, fallback) : undefined;
+    return feed !== undefined && readable(feed) ? readFeed(feed, afterPosition, signal, fallback) : undefined;
   }
 
   private drop(taskId: string, feed: Feed): void {
@@ -158,17 +166,21 @@ export class TaskFeeds {
   }
 }
 
+function readable(feed: Feed | undefined): boolean {
+  return feed !== undefined && feed.admitted && feed.claimed;
+}
+
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
 
 async function* readFeed(
   feed: Feed,
-  afterSeq: number | undefined,
+  afterPosition: number | undefined,
   signal: AbortSignal | undefined,
   fallback: FeedFallback,
-): AsyncIterable<SequencedTaskEvent> {
-  let last = afterSeq;
+): AsyncIterable<TaskEvent> {
+  let last = afterPosition;
   let next = 0;
   // One abort listener per reader (not per wait): an abort wakes the feed's waiters, which re-check.
   const onAbort = (): void => feed.wake();
@@ -177,15 +189,16 @@ async function* readFeed(
     for (;;) {
       if (aborted(signal)) return;
       while (next < feed.events.length) {
-        const item = feed.events[next++]!;
-        if (last !== undefined && item.seq <= last) {
+        const stored = feed.events[next++]!;
+        const event = last === undefined ? stored : eventAfter(stored, last);
+        if (event === undefined) {
           // Resumed at or past the end: nothing more will come.
-          if (isTerminalEvent(item.event)) return;
+          if (isTerminalEvent(stored)) return;
           continue;
         }
-        last = item.seq;
-        yield item;
-        if (isTerminalEvent(item.event) || aborted(signal)) return;
+        last = positionOf(event) ?? last;
+        yield event;
+        if (isTerminalEvent(event) || aborted(signal)) return;
       }
       if (feed.detached) {
         // Whatever the feed had is out; the rest comes from the stream, after the last one sent.

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
-import type { Encoding, SequencedTaskEvent, TaskEvent } from '../protocols/index.js';
+import type { Encoding, TaskEvent } from '../protocols/index.js';
 
 /** A live subscription or service endpoint. */
 export interface Subscription {
@@ -89,31 +89,37 @@ export interface KvOptions {
 export interface EventLog {
   /** Core publish; captured by the stream. Cheap: use for tokens. */
   publish(event: TaskEvent): void;
-  /** JetStream publish with ack; returns the stream sequence. Use for terminal events. */
-  publishDurable(event: TaskEvent): Promise<number>;
+  /** JetStream publish; resolves once the stream has stored it. Use for terminal events. */
+  publishDurable(event: TaskEvent): Promise<void>;
   /**
-   * Every event of `taskId` with stream sequence > `afterSeq` (all when undefined): stored ones
-   * first, then live ones, in stream order; ends after the terminal event (`end`/`error`) or when
-   * `signal` aborts.
+   * Every event of `taskId` after position `afterPosition` (all when undefined; see `positionOf`):
+   * stored ones first, then live ones, in order; ends after the terminal event (`end`/`error`) or
+   * when `signal` aborts.
    */
-  read(taskId: string, opts: { afterSeq?: number; signal?: AbortSignal }): AsyncIterable<SequencedTaskEvent>;
-  /** The last stored event of a task, if any. */
-  last(taskId: string): Promise<SequencedTaskEvent | undefined>;
+  read(taskId: string, opts: { afterPosition?: number; signal?: AbortSignal }): AsyncIterable<TaskEvent>;
   /**
-   * Keeps `taskId`'s events in memory from its first one, so `read` of it here needs no consumer of
-   * its own. Call it before the submit that creates the task, then `admitted()` once the submit is
-   * accepted (reads use the memory from then on) or `release()` if it is refused. When the task is
-   * already watched, or watching is unavailable (the shared live consumer cannot start), both do
-   * nothing and reads use the stream.
+   * Keeps `taskId`'s events in memory from its first one, so that `read` of it here is served from
+   * memory when this process also runs the task. Call it before the submit that creates the task,
+   * then `admitted()` once the submit is accepted or `release()` if it is refused. A task admitted
+   * without a {@link claim} runs elsewhere: `admitted()` drops what was kept and reads use the
+   * stream. When the task is already watched both do nothing, and reads use the stream.
    */
-  watch(taskId: string): Promise<TaskWatch>;
-  /** True while `taskId` is watched and admitted here: it exists, and its events are in memory. */
+  watch(taskId: string): TaskWatch;
+  /**
+   * Says that every event of `taskId` is published through this log: placement in this process
+   * admits it. Called before the submit is answered, so the watcher knows by then where the
+   * events come from.
+   */
+  claim(taskId: string): void;
+  /** True while `taskId` is watched, admitted and claimed here: it exists, and its events are in memory. */
   watching(taskId: string): boolean;
+  /** Ends every in-memory read (they continue from the stream) and stops the feed sweeper. */
+  close(): void;
 }
 
 /** The hold of a submit on its task's in-memory events (`EventLog.watch`). */
 export interface TaskWatch {
-  /** The submit was admitted: readers may use the memory. */
+  /** The submit was admitted: readers may use the memory if the task was claimed here, else it is dropped. */
   admitted(): void;
   /** The submit was refused: drop what was kept. */
   release(): void;

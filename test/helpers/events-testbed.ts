@@ -15,8 +15,8 @@ export interface EventsTestbed {
   readonly raw: NatsConnection;
   readonly jsm: JetStreamManager;
   readonly logs: ReturnType<typeof captureLogs>;
-  /** Publishes started, n tokens and a durable end through the Transport; the end's sequence. */
-  writeTask(task: string, n: number): Promise<number>;
+  /** Publishes started, n tokens and a durable end through the Transport. */
+  writeTask(task: string, n: number): Promise<void>;
   /** Consumers the events stream has right now. */
   consumerCount(): Promise<number>;
 }

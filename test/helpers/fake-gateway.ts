@@ -1,16 +1,16 @@
 /**
  * An in-memory TaskGateway for testing the HTTP layer alone: records in a Map, events in per-task
- * arrays stamped with one global sequence (like the NATS stream), an event iterator that replays
- * after `afterSeq` then waits for pushed events, and knobs to make submit or a stream fail. It
+ * arrays, an event iterator that replays after a position (`eventAfter`) then waits for pushed
+ * events, and knobs to make submit or a stream fail. It
  * records what the API asked so tests can assert on correlation ids and abort signals.
  */
 import {
   DroverError,
+  eventAfter,
   isTerminalEvent,
   type AdmissionResponse,
   type CancelReply,
   type PoolView,
-  type SequencedTaskEvent,
   type TaskEvent,
   type TaskRecord,
   type TaskSpec,
@@ -20,12 +20,12 @@ import type { TaskGateway } from '../../src/api/types.js';
 /** One call to `events`, with the signal the API passed. */
 export interface EventsCall {
   taskId: string;
-  afterSeq: number | undefined;
+  afterPosition: number | undefined;
   signal: AbortSignal;
 }
 
 interface TaskLog {
-  events: SequencedTaskEvent[];
+  events: TaskEvent[];
   /** Thrown by iterators once they have replayed every event. */
   failure?: unknown;
   wake: Set<() => void>;
@@ -55,7 +55,6 @@ export class FakeGateway implements TaskGateway {
   poolsError: unknown = undefined;
 
   private readonly logs = new Map<string, TaskLog>();
-  private seq = 0;
   private readonly callWaiters = new Set<() => void>();
 
   async submit(spec: TaskSpec, correlationId: string): Promise<AdmissionResponse> {
@@ -77,17 +76,17 @@ export class FakeGateway implements TaskGateway {
     return this.records.has(taskId);
   }
 
-  async *events(taskId: string, afterSeq: number | undefined, signal: AbortSignal): AsyncIterable<SequencedTaskEvent> {
-    this.eventsCalls.push({ taskId, afterSeq, signal });
+  async *events(taskId: string, afterPosition: number | undefined, signal: AbortSignal): AsyncIterable<TaskEvent> {
+    this.eventsCalls.push({ taskId, afterPosition, signal });
     for (const wake of this.callWaiters) wake();
     const log = this.logOf(taskId);
     let next = 0;
     for (;;) {
       while (next < log.events.length) {
-        const item = log.events[next++]!;
-        if (afterSeq !== undefined && item.seq <= afterSeq) continue;
-        yield item;
-        if (!this.ignoreTerminal && isTerminalEvent(item.event)) return;
+        const stored = log.events[next++]!;
+        const event = afterPosition === undefined ? stored : eventAfter(stored, afterPosition);
+        if (event !== undefined) yield event;
+        if (!this.ignoreTerminal && isTerminalEvent(stored)) return;
       }
       if (log.failure !== undefined) throw log.failure;
       if (signal.aborted) return;
@@ -137,13 +136,11 @@ export class FakeGateway implements TaskGateway {
     return record;
   }
 
-  /** Appends an event with the next global sequence and wakes waiting iterators; returns the seq. */
-  push(taskId: string, event: TaskEvent): number {
+  /** Appends an event and wakes waiting iterators. */
+  push(taskId: string, event: TaskEvent): void {
     const log = this.logOf(taskId);
-    this.seq += 1;
-    log.events.push({ seq: this.seq, event });
+    log.events.push(event);
     this.wakeAll(log);
-    return this.seq;
   }
 
   /** Makes iterators of this task throw `err` after the events pushed so far. */

@@ -383,8 +383,7 @@ describe('api-http - open server', () => {
     h.gw.addTask(specOf(id));
     const started = { type: 'started', task_id: id, data: { queue_position: 0, predicted_start_ms: 0, pool_id: 'p1' } } as const;
     const metrics = { type: 'metrics', task_id: id, data: { queue_depth: 1, human: 'warming' } } as const;
-    const seqs = [h.gw.push(id, started), h.gw.push(id, tokenEvent(id, 0, 'Hel')), h.gw.push(id, metrics)];
-    seqs.push(h.gw.push(id, tokenEvent(id, 1, 'lo\n"x"')), h.gw.push(id, endEvent(id, 2)));
+    for (const e of [started, tokenEvent(id, 0, 'Hel'), metrics, tokenEvent(id, 1, 'lo\n"x"'), endEvent(id, 2)]) h.gw.push(id, e);
     const s = await openStream(h.base, `/v2/tasks/${id}/events`, { 'x-correlation-id': 'corr-sse' });
     expect(s.status).toBe(200);
     expect(s.headers['content-type']).toBe('text/event-stream');
@@ -392,7 +391,8 @@ describe('api-http - open server', () => {
     expect(s.headers['x-accel-buffering']).toBe('no');
     expect(s.headers['x-correlation-id']).toBe('corr-sse');
     const frames = await s.rest();
-    expect(frames.map((f) => f.id)).toEqual(seqs.map(String));
+    // Ids are positions in the task: started 0, token i at i+1, the end `end`; metrics have none.
+    expect(frames.map((f) => f.id)).toEqual(['0', '1', undefined, '2', 'end']);
     expect(frames.map((f) => f.event)).toEqual(['started', 'token', 'metrics', 'token', 'end']);
     expect(JSON.parse(frames[0]!.data!)).toEqual(started.data);
     expect(JSON.parse(frames[3]!.data!)).toEqual({ t: 'lo\n"x"', i: 1 });
@@ -417,49 +417,54 @@ describe('api-http - open server', () => {
   it('api-http - Last-Event-ID resumes with exactly the events after it (header, then query fallback)', async () => {
     const id = 'sse-resume';
     h.gw.addTask(specOf(id));
-    const seqs = [0, 1, 2, 3].map((i) => h.gw.push(id, tokenEvent(id, i)));
-    seqs.push(h.gw.push(id, endEvent(id, 4)));
+    for (const i of [0, 1, 2, 3]) h.gw.push(id, tokenEvent(id, i));
+    h.gw.push(id, endEvent(id, 4));
     const calls = h.gw.eventsCalls.length;
-    const fromHeader = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': String(seqs[1]) })).rest();
-    expect(fromHeader.map((f) => Number(f.id))).toEqual(seqs.slice(2));
-    expect(h.gw.eventsCalls[calls]?.afterSeq).toBe(seqs[1]);
-    const fromQuery = await (await openStream(h.base, `/v2/tasks/${id}/events?last_event_id=${seqs[3]}`)).rest();
-    expect(fromQuery.map((f) => Number(f.id))).toEqual(seqs.slice(4));
+    const fromHeader = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': '2' })).rest();
+    expect(fromHeader.map((f) => f.id)).toEqual(['3', '4', 'end']);
+    expect(h.gw.eventsCalls[calls]?.afterPosition).toBe(2);
+    const fromQuery = await (await openStream(h.base, `/v2/tasks/${id}/events?last_event_id=4`)).rest();
+    expect(fromQuery.map((f) => f.id)).toEqual(['end']);
     const fromStart = await (await openStream(h.base, `/v2/tasks/${id}/events`)).rest();
     expect(fromStart).toHaveLength(5);
-    expect(h.gw.eventsCalls[calls + 2]?.afterSeq).toBeUndefined();
+    expect(h.gw.eventsCalls[calls + 2]?.afterPosition).toBeUndefined();
+    const afterEnd = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': 'end' })).rest();
+    expect(afterEnd).toEqual([]);
+    // Ids of the old stream-sequence scheme are refused, not misread.
+    expectError(await call(h.base, 'GET', `/v2/tasks/${id}/events`, { headers: { 'last-event-id': '12-1' } }), 400, 'INVALID_PARAMS');
   });
 
-  it('api-http - a token batch is one frame per token: ids S-0…S-(n-2) then S; batch=true keeps it whole', async () => {
+  it('api-http - a token batch is one frame per token, each with its own id; batch=true keeps it whole', async () => {
     const id = 'sse-batch';
     h.gw.addTask(specOf(id));
     const batch = [0, 1, 2].map((i) => ({ t: `t${i}`, i }));
-    const seqs = [h.gw.push(id, { type: 'token', task_id: id, data: { batch } }), h.gw.push(id, tokenEvent(id, 3)), h.gw.push(id, endEvent(id, 4))];
+    for (const e of [{ type: 'token', task_id: id, data: { batch } } as const, tokenEvent(id, 3), endEvent(id, 4)]) h.gw.push(id, e);
     const frames = await (await openStream(h.base, `/v2/tasks/${id}/events`)).rest();
-    expect(frames.map((f) => f.id)).toEqual([`${seqs[0]}-0`, `${seqs[0]}-1`, String(seqs[0]), String(seqs[1]), String(seqs[2])]);
+    expect(frames.map((f) => f.id)).toEqual(['1', '2', '3', '4', 'end']);
     expect(frames.slice(0, 4).map((f) => JSON.parse(f.data!) as unknown)).toEqual([...batch, { t: 't3', i: 3 }]);
     const whole = await (await openStream(h.base, `/v2/tasks/${id}/events?batch=true`)).rest();
-    expect(whole.map((f) => f.id)).toEqual(seqs.map(String));
+    expect(whole.map((f) => f.id)).toEqual(['3', '4', 'end']);
     expect(JSON.parse(whole[0]!.data!)).toEqual({ batch });
     expect(JSON.parse(whole[1]!.data!)).toEqual({ t: 't3', i: 3 });
     expectError(await call(h.base, 'GET', `/v2/tasks/${id}/events?batch=maybe`), 400, 'INVALID_PARAMS');
   });
 
-  it('api-http - Last-Event-ID S-k resumes right after token k of that batch', async () => {
+  it('api-http - Last-Event-ID inside a batch resumes right after that token', async () => {
     const id = 'sse-batch-resume';
     h.gw.addTask(specOf(id));
     const batch = [0, 1, 2, 3].map((i) => ({ t: `t${i}`, i }));
-    const seqs = [h.gw.push(id, { type: 'token', task_id: id, data: { batch } }), h.gw.push(id, endEvent(id, 4))];
+    h.gw.push(id, { type: 'token', task_id: id, data: { batch } });
+    h.gw.push(id, endEvent(id, 4));
     const calls = h.gw.eventsCalls.length;
-    const afterOne = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': `${seqs[0]}-1` })).rest();
-    expect(h.gw.eventsCalls[calls]?.afterSeq).toBe(seqs[0]! - 1);
-    expect(afterOne.map((f) => f.id)).toEqual([`${seqs[0]}-2`, String(seqs[0]), String(seqs[1])]);
-    expect(afterOne.slice(0, 2).map((f) => (JSON.parse(f.data!) as { i: number }).i)).toEqual([2, 3]);
-    const afterThird = await (await openStream(h.base, `/v2/tasks/${id}/events?batch=true&last_event_id=${seqs[0]}-2`)).rest();
-    expect(afterThird.map((f) => f.id)).toEqual([String(seqs[0]), String(seqs[1])]);
+    const afterSecond = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': '2' })).rest();
+    expect(h.gw.eventsCalls[calls]?.afterPosition).toBe(2);
+    expect(afterSecond.map((f) => f.id)).toEqual(['3', '4', 'end']);
+    expect(afterSecond.slice(0, 2).map((f) => (JSON.parse(f.data!) as { i: number }).i)).toEqual([2, 3]);
+    const afterThird = await (await openStream(h.base, `/v2/tasks/${id}/events?batch=true&last_event_id=3`)).rest();
+    expect(afterThird.map((f) => f.id)).toEqual(['4', 'end']);
     expect(JSON.parse(afterThird[0]!.data!)).toEqual({ batch: [batch[3]] });
-    const afterAll = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': String(seqs[0]) })).rest();
-    expect(afterAll.map((f) => f.id)).toEqual([String(seqs[1])]);
+    const afterAll = await (await openStream(h.base, `/v2/tasks/${id}/events`, { 'last-event-id': '4' })).rest();
+    expect(afterAll.map((f) => f.id)).toEqual(['end']);
   });
 
   it('api-http - POST /v2/tasks with Accept: text/event-stream streams the task in the same request', async () => {
@@ -474,12 +479,12 @@ describe('api-http - open server', () => {
     expect(s.headers['x-task-id']).toBe(id);
     expect(h.gw.submitted.find((x) => x.spec.task_id === id)?.correlationId).toBe('corr-post-sse');
     // The stream reads the task from its first event.
-    expect((await h.gw.eventsCall(calls + 1)).afterSeq).toBeUndefined();
+    expect((await h.gw.eventsCall(calls + 1)).afterPosition).toBeUndefined();
     const started = { type: 'started', task_id: id, data: { queue_position: 0, predicted_start_ms: 100 } } as const;
-    const seqs = [h.gw.push(id, started), h.gw.push(id, tokenEvent(id, 0)), h.gw.push(id, endEvent(id, 1))];
+    for (const e of [started, tokenEvent(id, 0), endEvent(id, 1)]) h.gw.push(id, e);
     const frames = await s.rest();
     expect(frames.map((f) => f.event)).toEqual(['started', 'token', 'end']);
-    expect(frames.map((f) => f.id)).toEqual(seqs.map(String));
+    expect(frames.map((f) => f.id)).toEqual(['0', '1', 'end']);
   });
 
   it('api-http - a streamed POST keeps ?batch=true, and refuses a bad one before admitting anything', async () => {
@@ -527,9 +532,9 @@ describe('api-http - open server', () => {
     await waitFor('the task to be admitted', async () => (await h.gw.get('sse-post-gone')) !== undefined);
     const beforeGet = h.gw.eventsCalls.length;
     // The task stays admitted and its events can be read later.
-    const later = h.gw.push('sse-post-gone', endEvent('sse-post-gone', 0));
+    h.gw.push('sse-post-gone', endEvent('sse-post-gone', 0));
     const frames = await (await openStream(h.base, '/v2/tasks/sse-post-gone/events')).rest();
-    expect(frames.map((f) => f.id)).toEqual([String(later)]);
+    expect(frames.map((f) => f.id)).toEqual(['end']);
     // No reader was opened for the client that left (one would wait for a `drain` forever).
     expect(h.gw.eventsCalls.slice(calls, beforeGet)).toEqual([]);
   });

@@ -3,8 +3,13 @@
  * event order, token accounting, late and resuming SSE clients, race-free cancel.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'nats';
+import { pino } from 'pino';
 import { request } from 'undici';
-import { DEFAULT_MODEL } from '../../src/protocols/index.js';
+import { DEFAULT_MODEL, STREAMS } from '../../src/protocols/index.js';
+import { EventFormatter } from '../../src/api/event-ids.js';
+import { connectTransport } from '../../src/transport/index.js';
+import { collect } from '../helpers/task-events.js';
 import { startTestDrover, type TestDrover } from '../helpers/drover.js';
 import { getJson, postJson, readSse, type SseEvent } from '../helpers/sse.js';
 
@@ -41,14 +46,8 @@ describe('streaming - a task from admission to end', () => {
     expect(tokens).toHaveLength(24);
     expect(tokens.map((t) => t.data.i)).toEqual([...Array(24).keys()]);
     expect(events.at(-1)?.data.tokens_out).toBe(tokens.length);
-    // Every event carries an increasing id: `S`, or `S-k` for token k of a batch stored as event S.
-    const ids = events.map((e) => {
-      const m = /^(\d+)(?:-(\d+))?$/.exec(e.id ?? '');
-      expect(m, `id ${e.id}`).not.toBeNull();
-      return [Number(m![1]), m![2] === undefined ? Number.POSITIVE_INFINITY : Number(m![2])] as const;
-    });
-    const increasing = ids.every(([s, k], i) => i === 0 || s > ids[i - 1]![0] || (s === ids[i - 1]![0] && k > ids[i - 1]![1]));
-    expect(increasing, JSON.stringify(events.map((e) => e.id))).toBe(true);
+    // Every event's id is its position in the task: started 0, token i at i+1, then `end`.
+    expect(events.map((e) => e.id)).toEqual(['0', ...tokens.map((t) => String(Number(t.data.i) + 1)), 'end']);
 
     const view = await getJson(`${drover.httpUrl}/v2/tasks/${taskId}`);
     expect(view.status).toBe(200);
@@ -67,6 +66,38 @@ describe('streaming - a task from admission to end', () => {
     // The same events, from the id of the first token on, at the events resource.
     const resumed = await readSse(`${drover.httpUrl}${String(headers['content-location'])}`, { headers: { 'last-event-id': tokens[0]!.id! } });
     expect(resumed.events.map((e) => e.id)).toEqual(events.slice(2).map((e) => e.id));
+  });
+
+  it('serves a task this process runs from memory: no consumer of the events stream, and the stream agrees', async () => {
+    // Every consumer create on the events stream passes through here (nats.js 2.29 names the stream in the subject).
+    const nc = await connect({ servers: drover.natsUrl });
+    let creates = 0;
+    nc.subscribe(`$JS.API.CONSUMER.CREATE.${STREAMS.events.name}`, { callback: () => (creates += 1) });
+    nc.subscribe(`$JS.API.CONSUMER.CREATE.${STREAMS.events.name}.>`, { callback: () => (creates += 1) });
+    await nc.flush();
+    try {
+      const taskId = 'e2e-from-memory';
+      const { events } = await readSse(`${drover.httpUrl}/v2/tasks`, { post: { task_id: taskId, model: DEFAULT_MODEL, prompt: 'Hi', max_tokens: 16 } });
+      await nc.flush();
+      expect(creates).toBe(0);
+      // Not even a shared one: nothing but the publishes went through nats-server.
+      const jsm = await nc.jetstreamManager();
+      expect((await jsm.streams.info(STREAMS.events.name)).state.consumer_count).toBe(0);
+      // The stream holds the same events at the same positions (read by a process that never saw the task).
+      const other = await connectTransport({ url: drover.natsUrl, name: 'e2e-stream-reader', logger: pino({ level: 'silent' }) });
+      try {
+        const stored = await collect(other.events.read(taskId, {}));
+        const storedIds = [...stored.map((e) => new EventFormatter(false).format(e)).join('').matchAll(/^id: (.+)$/gm)].map((m) => m[1]);
+        expect(storedIds).toEqual(events.map((e) => e.id));
+        expect(stored.at(-1)).toMatchObject({ type: 'end', data: { tokens_out: 16 } });
+      } finally {
+        await other.close();
+      }
+      await nc.flush();
+      expect(creates).toBeGreaterThan(0); // the counter sees a reader that does need a consumer
+    } finally {
+      await nc.close();
+    }
   });
 
   it('gives a client that connects after the end every event', async () => {
@@ -94,7 +125,8 @@ describe('streaming - a task from admission to end', () => {
     const { events } = await readSse(`${drover.httpUrl}/v2/tasks/${taskId}/events?batch=true`);
     const tokens = events.filter((e) => e.event === 'token').flatMap((e) => (Array.isArray(e.data.batch) ? (e.data.batch as Array<{ i: number }>) : [e.data as { i: number }]));
     expect(tokens.map((t) => t.i)).toEqual([...Array(40).keys()]);
-    expect(events.every((e) => /^\d+$/.test(e.id ?? ''))).toBe(true);
+    expect(events.slice(0, -1).every((e) => /^\d+$/.test(e.id ?? ''))).toBe(true);
+    expect(events.at(-1)?.id).toBe('end');
     expect(events.at(-1)?.data.tokens_out).toBe(40);
   });
 

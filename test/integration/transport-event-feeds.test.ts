@@ -1,18 +1,19 @@
 /**
- * Watched tasks: their events are kept in memory by one shared live consumer, so reading them
- * opens no consumer per reader; anything that takes the feed away hands readers to the stream.
+ * Tasks this process submitted and runs: every event published through the log is also kept in
+ * memory, so reading them opens no consumer and never waits on nats-server; a task admitted by
+ * another process, or a feed taken away, is read from the stream.
  */
 import { describe, expect, it } from 'vitest';
-import type { SequencedTaskEvent } from '../../src/protocols/index.js';
+import type { TaskEvent } from '../../src/protocols/index.js';
 import { connectTransport } from '../../src/transport/index.js';
 import { eventsTestbed } from '../helpers/events-testbed.js';
 import { collect, end, started, token } from '../helpers/task-events.js';
-import { waitFor, waitForReconnect } from '../helpers/nats-server.js';
+import { waitForReconnect } from '../helpers/nats-server.js';
 
 const bed = eventsTestbed('feeds-test');
 
 /** Reads through a fresh transport, which never watched anything: the stream's view of the task. */
-async function fromStream(task: string): Promise<SequencedTaskEvent[]> {
+async function fromStream(task: string): Promise<TaskEvent[]> {
   const other = await connectTransport({ url: bed.server.url, name: 'feeds-test-reader', logger: bed.logs.logger });
   try {
     return await collect(other.events.read(task, {}));
@@ -21,63 +22,83 @@ async function fromStream(task: string): Promise<SequencedTaskEvent[]> {
   }
 }
 
-describe('transport events - watched tasks', () => {
-  it('serves a watched task from memory: the same events as the stream, with no consumer of its own', async () => {
-    (await bed.transport.events.watch('w1')).admitted();
+/** A submit from this process that placement here admitted. */
+function watchLocal(task: string): void {
+  const watch = bed.transport.events.watch(task);
+  bed.transport.events.claim(task); // placement claims it before it answers the submit
+  watch.admitted();
+}
+
+describe('transport events - tasks run here', () => {
+  it('serves a task run here from memory: the same events as the stream, with no consumer at all', async () => {
+    watchLocal('w1');
     expect(bed.transport.events.watching('w1')).toBe(true);
-    const live = await bed.consumerCount(); // the shared live consumer
-    expect(live).toBe(1);
-    await bed.writeTask('w1', 4);
+    bed.transport.events.publish(started('w1'));
     const iter = bed.transport.events.read('w1', {})[Symbol.asyncIterator]();
-    const seen = [(await iter.next()).value as SequencedTaskEvent];
-    // Mid-read: a reader with a consumer of its own would show up here.
-    expect(await bed.consumerCount()).toBe(live);
+    // Served the moment it is published: nothing went through nats-server yet.
+    expect((await iter.next()).value).toEqual(started('w1'));
+    for (let i = 0; i < 4; i++) bed.transport.events.publish(token('w1', i));
+    await bed.transport.events.publishDurable(end('w1', 4));
+    const seen = [started('w1')];
     for (let next = await iter.next(); next.done !== true; next = await iter.next()) seen.push(next.value);
+    expect(await bed.consumerCount()).toBe(0);
     expect(seen).toEqual(await fromStream('w1'));
-    expect(seen.map((e) => e.event.type)).toEqual(['started', 'token', 'token', 'token', 'token', 'end']);
+    expect(seen.map((e) => e.type)).toEqual(['started', 'token', 'token', 'token', 'token', 'end']);
   });
 
-  it('resumes after a sequence from memory', async () => {
-    (await bed.transport.events.watch('w2')).admitted();
+  it('resumes after a position from memory', async () => {
+    watchLocal('w2');
     await bed.writeTask('w2', 3);
     const all = await collect(bed.transport.events.read('w2', {}));
-    const cut = all[2]!.seq;
-    expect(await collect(bed.transport.events.read('w2', { afterSeq: cut }))).toEqual(all.slice(3));
-    expect(await collect(bed.transport.events.read('w2', { afterSeq: all.at(-1)!.seq }))).toEqual([]);
+    expect(await collect(bed.transport.events.read('w2', { afterPosition: 2 }))).toEqual(all.slice(3));
+    expect(await bed.consumerCount()).toBe(0);
   });
 
-  it('keeps only watched tasks: another task is read from the stream', async () => {
-    await bed.writeTask('unwatched1', 2);
-    expect(bed.transport.events.watching('unwatched1')).toBe(false);
-    const events = await collect(bed.transport.events.read('unwatched1', {}));
-    expect(events.map((e) => e.event.type)).toEqual(['started', 'token', 'token', 'end']);
-    await waitFor(async () => (await bed.consumerCount()) === 1);
+  it('a task admitted by another process (not claimed here) is read from the stream', async () => {
+    bed.transport.events.watch('remote1').admitted();
+    // Dropped at once: no event of it would ever reach memory here.
+    expect(bed.transport.events.watching('remote1')).toBe(false);
+    // Its events come from elsewhere: a raw connection stands in for the other process.
+    const reader = collect(bed.transport.events.read('remote1', {}));
+    const other = await connectTransport({ url: bed.server.url, name: 'feeds-test-other', logger: bed.logs.logger });
+    try {
+      await other.events.publishDurable(started('remote1'));
+      await other.events.publishDurable(end('remote1', 0));
+    } finally {
+      await other.close();
+    }
+    expect(await reader).toEqual([started('remote1'), end('remote1', 0)]);
   });
 
   it('a release drops the feed; later reads use the stream', async () => {
-    const watch = await bed.transport.events.watch('w3');
+    const watch = bed.transport.events.watch('w3');
+    bed.transport.events.claim('w3');
     watch.release();
     expect(bed.transport.events.watching('w3')).toBe(false);
     await bed.writeTask('w3', 1);
-    expect((await collect(bed.transport.events.read('w3', {}))).map((e) => e.event.type)).toEqual(['started', 'token', 'end']);
+    expect((await collect(bed.transport.events.read('w3', {}))).map((e) => e.type)).toEqual(['started', 'token', 'end']);
   });
 
-  it('a reader whose feed goes away (live consumer stopped) continues from the stream without gaps or repeats', async () => {
-    (await bed.transport.events.watch('w4')).admitted();
-    bed.transport.events.publish(started('w4'));
-    bed.transport.events.publish(token('w4', 0));
-    const iter = bed.transport.events.read('w4', {})[Symbol.asyncIterator]();
-    const first = [(await iter.next()).value as SequencedTaskEvent, (await iter.next()).value as SequencedTaskEvent];
-    (bed.transport.events as unknown as { stopLive(): void }).stopLive();
-    await waitFor(() => !bed.transport.events.watching('w4'));
-    bed.transport.events.publish(token('w4', 1));
-    await bed.transport.events.publishDurable(end('w4', 2));
-    const rest: SequencedTaskEvent[] = [];
-    for (let next = await iter.next(); next.done !== true; next = await iter.next()) rest.push(next.value);
-    expect([...first, ...rest]).toEqual(await fromStream('w4'));
-    // The next watch starts a new live consumer.
-    (await bed.transport.events.watch('w5')).admitted();
-    expect(bed.transport.events.watching('w5')).toBe(true);
+  it('a reader whose feed goes away (the log closes) continues from the stream without gaps or repeats', async () => {
+    const t = await connectTransport({ url: bed.server.url, name: 'feeds-test-closing', logger: bed.logs.logger });
+    try {
+      const watch = t.events.watch('w4');
+      t.events.claim('w4');
+      watch.admitted();
+      t.events.publish(started('w4'));
+      t.events.publish(token('w4', 0));
+      const iter = t.events.read('w4', {})[Symbol.asyncIterator]();
+      const first = [(await iter.next()).value as TaskEvent, (await iter.next()).value as TaskEvent];
+      t.events.close();
+      expect(t.events.watching('w4')).toBe(false);
+      t.events.publish(token('w4', 1));
+      await t.events.publishDurable(end('w4', 2));
+      const rest: TaskEvent[] = [];
+      for (let next = await iter.next(); next.done !== true; next = await iter.next()) rest.push(next.value);
+      expect([...first, ...rest]).toEqual(await fromStream('w4'));
+    } finally {
+      await t.close();
+    }
   });
 
   it('a feed is read only once its submit was admitted (a refused duplicate of a running task never is)', async () => {
@@ -85,18 +106,19 @@ describe('transport events - watched tasks', () => {
     bed.transport.events.publish(token('dup1', 0));
     await bed.transport.bus.flush();
     // A second submit of the running task watches it; its events from now on are kept, not read.
-    const watch = await bed.transport.events.watch('dup1');
+    const watch = bed.transport.events.watch('dup1');
+    bed.transport.events.claim('dup1');
     bed.transport.events.publish(token('dup1', 1));
     await bed.transport.events.publishDurable(end('dup1', 2));
     expect(bed.transport.events.watching('dup1')).toBe(false);
     const events = await collect(bed.transport.events.read('dup1', {}));
-    expect(events.map((e) => e.event.type)).toEqual(['started', 'token', 'token', 'end']);
+    expect(events.map((e) => e.type)).toEqual(['started', 'token', 'token', 'end']);
     watch.release();
   });
 
-  it('a watched reader gets every event across a server restart', async () => {
-    (await bed.transport.events.watch('w6')).admitted();
-    bed.transport.events.publish(started('w6'));
+  it('a reader of a task run here gets every event across a server restart', async () => {
+    watchLocal('w6');
+    await bed.transport.events.publishDurable(started('w6'));
     const reading = collect(bed.transport.events.read('w6', {}));
     await bed.server.restart();
     await waitForReconnect(() => bed.transport.bus.flush());
@@ -104,6 +126,6 @@ describe('transport events - watched tasks', () => {
     await bed.transport.events.publishDurable(end('w6', 1));
     const events = await reading;
     expect(events).toEqual(await fromStream('w6'));
-    expect(events.at(-1)!.event.type).toBe('end');
+    expect(events.at(-1)!.type).toBe('end');
   });
 });

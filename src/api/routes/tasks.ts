@@ -14,7 +14,7 @@ import {
 } from '../../protocols/index.js';
 import { streamErrorEnvelope } from '../errors.js';
 import { pipeTaskEvents } from '../sse.js';
-import { EventFormatter, parseEventId, type ResumeCursor } from '../event-ids.js';
+import { EventFormatter, parseEventId } from '../event-ids.js';
 import type { TaskGateway } from '../types.js';
 
 /** Options of the task routes plugin. */
@@ -53,13 +53,13 @@ function admitted(admission: AdmissionResponse): AdmissionResponse {
   return { ...admission, streams: { sse, sse_verbose: `${sse}?verbose=true` } };
 }
 
-/** `Last-Event-ID` header, else `?last_event_id=`: an event id (`S` or `S-k`), or undefined for "from the start". */
-function resumeCursorOf(header: string | string[] | undefined, query: unknown): ResumeCursor | undefined {
+/** `Last-Event-ID` header, else `?last_event_id=`: the position a resume continues after, or undefined for "from the start". */
+function resumePositionOf(header: string | string[] | undefined, query: unknown): number | undefined {
   const raw = header ?? query;
   if (raw === undefined || raw === '') return undefined;
-  const cursor = typeof raw === 'string' ? parseEventId(raw) : undefined;
-  if (cursor === undefined) throw new DroverError('INVALID_PARAMS', 'Last-Event-ID must be an event id this server sent (`<seq>` or `<seq>-<k>`)');
-  return cursor;
+  const position = typeof raw === 'string' ? parseEventId(raw) : undefined;
+  if (position === undefined) throw new DroverError('INVALID_PARAMS', 'Last-Event-ID must be an event id this server sent (a number, or `end`)');
+  return position;
 }
 
 /** `?batch=true` asks for `token {batch}` frames; anything but true/false is INVALID_PARAMS. */
@@ -85,19 +85,19 @@ export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { g
     done();
   });
 
-  /** Writes `id`'s events after `cursor` as SSE on the hijacked response, until the terminal event or a hang-up. */
+  /** Writes `id`'s events after `afterPosition` as SSE on the hijacked response, until the terminal event or a hang-up. */
   async function streamEvents(
     request: FastifyRequest,
     reply: FastifyReply,
     id: string,
-    cursor: ResumeCursor | undefined,
+    afterPosition: number | undefined,
     formatter: EventFormatter,
     headers?: Record<string, string>,
   ): Promise<void> {
     reply.hijack();
     const outcome = await pipeTaskEvents(reply.raw, {
-      open: (signal) => gateway.events(id, cursor?.afterSeq, signal),
-      format: (item) => formatter.format(item),
+      open: (signal) => gateway.events(id, afterPosition, signal),
+      format: (event) => formatter.format(event),
       correlationId: request.id,
       ...(headers === undefined ? {} : { headers }),
       heartbeatMs,
@@ -113,7 +113,7 @@ export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { g
     if (parsed.data.deadline_ms <= 0) throw new DroverError('DEADLINE_UNMET', 'deadline_ms must be positive');
     const streamed = wantsEventStream(request.headers.accept);
     // Checked before admission: a bad query must not leave an admitted task behind.
-    const formatter = streamed ? new EventFormatter(batchedOf(request.query.batch), undefined) : undefined;
+    const formatter = streamed ? new EventFormatter(batchedOf(request.query.batch)) : undefined;
     const admission = await gateway.submit(normalizeTaskRequest(parsed.data, newId), request.id);
     const location = `/v2/tasks/${encodeURIComponent(admission.task_id)}`;
     if (formatter === undefined) return reply.code(202).header('location', location).send(admitted(admission));
@@ -136,10 +136,10 @@ export const taskRoutes: FastifyPluginAsync<TaskRoutesOptions> = async (app, { g
   app.get<{ Params: IdParams; Querystring: EventsQuery }>('/v2/tasks/:id/events', eventsRoute, async (request, reply) => {
     // `?verbose=true` is accepted (the admission advertises it); every event is sent either way.
     const { id } = request.params;
-    const cursor = resumeCursorOf(request.headers['last-event-id'], request.query.last_event_id);
-    const formatter = new EventFormatter(batchedOf(request.query.batch), cursor);
+    const afterPosition = resumePositionOf(request.headers['last-event-id'], request.query.last_event_id);
+    const formatter = new EventFormatter(batchedOf(request.query.batch));
     if (!TASK_ID.test(id) || !(await gateway.exists(id))) throw unknownTask(id);
-    await streamEvents(request, reply, id, cursor, formatter);
+    await streamEvents(request, reply, id, afterPosition, formatter);
     return reply;
   });
 
