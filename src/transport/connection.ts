@@ -121,7 +121,7 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
     }
     const js = nc.jetstream({ timeout: JS_API_TIMEOUT_MS });
     const bus = new NatsBus(nc, log, opts.url);
-    const events = new JetStreamEventLog(nc, js, log);
+    const events = new JetStreamEventLog(nc, js, jsm, log);
     const services = new NatsServices(nc);
     log.info({ url: opts.url, server: nc.info?.server_name, version: nc.info?.version }, 'connected to NATS');
     return {

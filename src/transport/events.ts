@@ -11,7 +11,7 @@
  * nats-server 2.9: a consumer takes a single `filter_subject`; nats.js 2.29's ordered consumer
  * sends exactly that when `filterSubjects` is a string.
  */
-import type { ConsumerMessages, JetStreamClient, JsMsg, NatsConnection } from 'nats';
+import { NatsError, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { STREAMS, TaskEventSchema, decode, describeZodError, encode, eventAfter, isTerminalEvent, subjects, type TaskEvent } from '../protocols/index.js';
 import type { EventLog, TaskWatch } from './types.js';
@@ -26,6 +26,8 @@ const READ_BATCH = 256;
 const PULL_EXPIRES_MS = 30_000;
 /** How often ended feeds are checked for expiry. */
 const FEED_SWEEP_MS = 1_000;
+/** JetStream API error code "no message found". */
+const JS_NO_MESSAGE_FOUND = 10037;
 
 /** The watch of a task whose events are not kept here (already watched). */
 const NOT_KEPT: TaskWatch = { admitted: () => undefined, release: () => undefined };
@@ -43,6 +45,7 @@ export class JetStreamEventLog implements EventLog {
   constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
     private readonly log: Logger,
     feedLimits: TaskFeedLimits = DEFAULT_FEED_LIMITS,
   ) {
@@ -74,9 +77,32 @@ export class JetStreamEventLog implements EventLog {
   }
 
   async publishDurable(event: TaskEvent): Promise<void> {
-    await this.js.publish(subjects.taskEvents(event.task_id), encode(event));
+    try {
+      await this.js.publish(subjects.taskEvents(event.task_id), encode(event));
+    } catch (err) {
+      await this.followStoredEnd(event.task_id);
+      throw err;
+    }
     // In memory only once stored: a reader that sees the terminal event can rely on the stream having it.
     this.feeds.append(event.task_id, event);
+  }
+
+  /**
+   * After a failed durable publish: an ack can be lost after the stream stored the event, so the
+   * memory copy takes the task's terminal event from the stream if it is there, and stays as it is
+   * (the stream has no end either) if it is not.
+   */
+  private async followStoredEnd(taskId: string): Promise<void> {
+    if (!this.feeds.has(taskId)) return;
+    try {
+      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subjects.taskEvents(taskId) });
+      const stored = this.parseBytes(m.data, m.seq, taskId);
+      if (stored !== undefined && isTerminalEvent(stored)) this.feeds.append(taskId, stored);
+    } catch (err) {
+      if (!(err instanceof NatsError && (err.code === '404' || err.api_error?.err_code === JS_NO_MESSAGE_FOUND))) {
+        this.log.warn({ err, task_id: taskId }, 'could not read the last stored event after a failed publish');
+      }
+    }
   }
 
   read(taskId: string, opts: { afterPosition?: number; signal?: AbortSignal }): AsyncIterable<TaskEvent> {
@@ -121,16 +147,20 @@ export class JetStreamEventLog implements EventLog {
   }
 
   private parse(m: JsMsg, taskId: string): TaskEvent | undefined {
+    return this.parseBytes(m.data, m.seq, taskId);
+  }
+
+  private parseBytes(data: Uint8Array, seq: number, taskId: string): TaskEvent | undefined {
     let raw: unknown;
     try {
-      raw = decode(m.data, 'msgpack');
+      raw = decode(data, 'msgpack');
     } catch (err) {
-      this.log.warn({ task_id: taskId, seq: m.seq, err }, 'event is not msgpack; skipped');
+      this.log.warn({ task_id: taskId, seq, err }, 'event is not msgpack; skipped');
       return undefined;
     }
     const result = TaskEventSchema.safeParse(raw);
     if (!result.success) {
-      this.log.warn({ task_id: taskId, seq: m.seq, reason: describeZodError(result.error) }, 'malformed event skipped');
+      this.log.warn({ task_id: taskId, seq, reason: describeZodError(result.error) }, 'malformed event skipped');
       return undefined;
     }
     return result.data;

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TaskEvent } from '../../src/protocols/index.js';
+import { connect, type JetStreamClient } from 'nats';
 import { connectTransport } from '../../src/transport/index.js';
+import { JetStreamEventLog } from '../../src/transport/events.js';
 import { eventsTestbed } from '../helpers/events-testbed.js';
 import { collect, end, started, token } from '../helpers/task-events.js';
 import { waitForReconnect } from '../helpers/nats-server.js';
@@ -127,5 +129,42 @@ describe('transport events - tasks run here', () => {
     const events = await reading;
     expect(events).toEqual(await fromStream('w6'));
     expect(events.at(-1)!.type).toBe('end');
+  });
+
+  it('an end whose ack was lost after the stream stored it still ends the memory copy; one never stored does not', async () => {
+    // A connection of its own: the testbed's raw one may still be reconnecting after the restart test.
+    const nc = await connect({ servers: bed.server.url });
+    const js = nc.jetstream();
+    // Stores, then fails like an ack timeout; or fails before anything reaches the stream.
+    let mode: 'lost-ack' | 'not-sent' = 'lost-ack';
+    const flaky = {
+      publish: async (...args: Parameters<JetStreamClient['publish']>) => {
+        if (mode === 'lost-ack') await js.publish(...args);
+        throw new Error('TIMEOUT');
+      },
+    } as unknown as JetStreamClient;
+    const log = new JetStreamEventLog(nc, flaky, await nc.jetstreamManager(), bed.logs.logger);
+    try {
+      for (const [task, m] of [['ack1', 'lost-ack'], ['ack2', 'not-sent']] as const) {
+        mode = m;
+        const watch = log.watch(task);
+        log.claim(task);
+        watch.admitted();
+        log.publish(started(task));
+        await expect(log.publishDurable(end(task, 0))).rejects.toThrow('TIMEOUT');
+      }
+      expect(await collect(log.read('ack1', {}))).toEqual([started('ack1'), end('ack1', 0)]);
+      // Nothing was stored: the memory copy has no end either (a reader waits for the task's real end).
+      const ac = new AbortController();
+      const seen: TaskEvent[] = [];
+      for await (const e of log.read('ack2', { signal: ac.signal })) {
+        seen.push(e);
+        ac.abort();
+      }
+      expect(seen).toEqual([started('ack2')]);
+    } finally {
+      log.close();
+      await nc.close();
+    }
   });
 });
