@@ -93,7 +93,8 @@ export class JetStreamEventLog implements EventLog {
    * (the stream has no end either) if it is not.
    */
   private async followStoredEnd(taskId: string): Promise<void> {
-    if (!this.feeds.has(taskId)) return;
+    // Rare (a failed publish), so no check first: the append keeps nothing for a task without a feed.
+    if (this.nc.isClosed()) return;
     try {
       const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subjects.taskEvents(taskId) });
       const stored = this.parseBytes(m.data, m.seq, taskId);

@@ -145,15 +145,18 @@ describe('transport events - tasks run here', () => {
     } as unknown as JetStreamClient;
     const log = new JetStreamEventLog(nc, flaky, await nc.jetstreamManager(), bed.logs.logger);
     try {
-      for (const [task, m] of [['ack1', 'lost-ack'], ['ack2', 'not-sent']] as const) {
+      // ack3: the task ends before its submit is answered (admitted after the failed publish).
+      for (const [task, m, admittedFirst] of [['ack1', 'lost-ack', true], ['ack2', 'not-sent', true], ['ack3', 'lost-ack', false]] as const) {
         mode = m;
         const watch = log.watch(task);
         log.claim(task);
-        watch.admitted();
+        if (admittedFirst) watch.admitted();
         log.publish(started(task));
         await expect(log.publishDurable(end(task, 0))).rejects.toThrow('TIMEOUT');
+        if (!admittedFirst) watch.admitted();
       }
       expect(await collect(log.read('ack1', {}))).toEqual([started('ack1'), end('ack1', 0)]);
+      expect(await collect(log.read('ack3', {}))).toEqual([started('ack3'), end('ack3', 0)]);
       // Nothing was stored: the memory copy has no end either (a reader waits for the task's real end).
       const ac = new AbortController();
       const seen: TaskEvent[] = [];
