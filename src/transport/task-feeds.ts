@@ -180,7 +180,8 @@ async function* readFeed(
   signal: AbortSignal | undefined,
   fallback: FeedFallback,
 ): AsyncIterable<TaskEvent> {
-  let last = afterPosition;
+  // Positions only grow, so the cursor filters only until the first event that passes it.
+  let skipAfter = afterPosition;
   let next = 0;
   // One abort listener per reader (not per wait): an abort wakes the feed's waiters, which re-check.
   const onAbort = (): void => feed.wake();
@@ -190,19 +191,19 @@ async function* readFeed(
       if (aborted(signal)) return;
       while (next < feed.events.length) {
         const stored = feed.events[next++]!;
-        const event = last === undefined ? stored : eventAfter(stored, last);
+        const event = skipAfter === undefined ? stored : eventAfter(stored, skipAfter);
         if (event === undefined) {
           // Resumed at or past the end: nothing more will come.
           if (isTerminalEvent(stored)) return;
           continue;
         }
-        last = positionOf(event) ?? last;
+        skipAfter = undefined;
         yield event;
         if (isTerminalEvent(event) || aborted(signal)) return;
       }
       if (feed.detached) {
         // Whatever the feed had is out; the rest comes from the stream, after the last one sent.
-        yield* fallback(last);
+        yield* fallback(positionReached(feed.events, next, afterPosition));
         return;
       }
       await feed.changed();
@@ -210,4 +211,13 @@ async function* readFeed(
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** The position a reader has reached after the first `count` events of a feed (at least `afterPosition`). */
+function positionReached(events: readonly TaskEvent[], count: number, afterPosition: number | undefined): number | undefined {
+  for (let k = count - 1; k >= 0; k -= 1) {
+    const at = positionOf(events[k]!);
+    if (at !== undefined) return afterPosition === undefined ? at : Math.max(at, afterPosition);
+  }
+  return afterPosition;
 }
