@@ -41,6 +41,7 @@ import {
   decideAdmission,
   predictStartMs,
   updateEwma,
+  type PlacementDecision,
   type PlacementJob,
   type QueueEntry,
   type ReplicaSnapshot,
@@ -101,6 +102,12 @@ interface Admitting {
   admitted_at: number;
   resolve: (response: AdmissionResponse) => void;
   reject: (err: DroverError) => void;
+  /**
+   * The replica whose slot this submit holds while its record is written. Set when nothing waited
+   * and a slot was free at the check: the record is then created `running` on that replica, which
+   * saves the task a record write (create, then `running`) on the common unqueued path.
+   */
+  reserved: ReplicaStatus | undefined;
 }
 
 interface PlacementState {
@@ -108,6 +115,8 @@ interface PlacementState {
   queued: Map<string, HeldTask>;
   /** Submits between their admission check and their durable record, by task id. */
   admitting: Map<string, Admitting>;
+  /** How many of `admitting` hold no slot: they will queue, so a later submit must not overtake them. */
+  admittingUnreserved: number;
   running: Map<string, HeldTask>;
   pools: Map<string, PoolStatus>;
   replicas: Map<string, ReplicaStatus>;
@@ -216,7 +225,12 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     return written;
   }
 
-  function dispatch(state: PlacementState, t: HeldTask, replica: ReplicaStatus, ctx: ActorContext<PlacementMsg>): void {
+  /**
+   * Starts `t` on `replica`. `admittedRunning`: the task was admitted holding this replica's slot
+   * and its record was created `running` there (see {@link Admitting.reserved}), so neither the
+   * slot nor the record needs touching.
+   */
+  function dispatch(state: PlacementState, t: HeldTask, replica: ReplicaStatus, ctx: ActorContext<PlacementMsg>, admittedRunning = false): void {
     const taskId = t.spec.task_id;
     state.queues.remove(taskId);
     state.queued.delete(taskId);
@@ -225,14 +239,16 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     t.pool_id = replica.pool_id;
     t.dispatched_at = ctx.clock.now();
     state.running.set(taskId, t);
-    setBusy(state, replica.replica_id, replica.pool_id, +1);
-    void records.update(taskId, {
-      state: 'running',
-      started_at: records.current(taskId)?.started_at ?? t.dispatched_at,
-      pool_id: replica.pool_id,
-      replica_id: replica.replica_id,
-      attempts: t.attempts,
-    });
+    if (!admittedRunning) {
+      setBusy(state, replica.replica_id, replica.pool_id, +1);
+      void records.update(taskId, {
+        state: 'running',
+        started_at: records.current(taskId)?.started_at ?? t.dispatched_at,
+        pool_id: replica.pool_id,
+        replica_id: replica.replica_id,
+        attempts: t.attempts,
+      });
+    }
     deps.tasks.tell({
       type: 'task.start',
       dispatch: {
@@ -304,12 +320,21 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     }
     refuseIfFull(state, decideAdmission(admissionViewOf(state), { priority: spec.priority }, deps.admission));
     const now = ctx.clock.now();
-    const record: TaskRecord = { task_id: taskId, spec, state: 'queued', owner: deps.nodeId, correlation_id, admitted_at: now, attempts: 0 };
+    const reserved = slotToReserve(state, probe);
+    const admitted = { task_id: taskId, spec, owner: deps.nodeId, correlation_id, admitted_at: now };
+    let record: TaskRecord;
+    if (reserved === undefined) {
+      state.admittingUnreserved += 1;
+      record = { ...admitted, state: 'queued', attempts: 0 };
+    } else {
+      setBusy(state, reserved.replica_id, reserved.pool_id, +1);
+      record = { ...admitted, state: 'running', started_at: now, pool_id: reserved.pool_id, replica_id: reserved.replica_id, attempts: 1 };
+    }
     // Every event of the task is published by this process from now on: a front door here that
     // watches it serves its client from memory.
     events.claim(taskId);
     return new Promise<AdmissionResponse>((resolve, reject) => {
-      state.admitting.set(taskId, { submit, admitted_at: now, resolve, reject });
+      state.admitting.set(taskId, { submit, admitted_at: now, resolve, reject, reserved });
       records.create(record).then(
         (created) => ctx.self.tell({ type: 'task.recorded', task_id: taskId, created }),
         (err: unknown) => ctx.self.tell({ type: 'task.recorded', task_id: taskId, created: false, failure: err instanceof Error ? err.message : String(err) }),
@@ -317,48 +342,84 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     });
   }
 
+  /**
+   * The replica a submit may hold a slot of while its record is written: the one the admission
+   * check chose, when it is free now and no task waits (queued, or admitted without a slot), so
+   * holding it overtakes nobody.
+   */
+  function slotToReserve(state: PlacementState, probe: PlacementDecision): ReplicaStatus | undefined {
+    if (probe.kind !== 'assigned' || state.queues.size > 0 || state.admittingUnreserved > 0) return undefined;
+    return state.replicas.get(probe.replica_id);
+  }
+
   /** Admission, second half: the record is durable (or the id was taken); queue the task and answer. */
   function onRecorded(state: PlacementState, msg: Extract<PlacementMsg, { type: 'task.recorded' }>, ctx: ActorContext<PlacementMsg>): void {
     const taskId = msg.task_id;
     const pending = state.admitting.get(taskId);
     if (pending === undefined) {
-      // Placement restarted between the two halves: the asker got an error; the record (if written)
-      // is recovered as queued on the next start.
+      // Placement restarted between the two halves: the asker got an error. A record written as
+      // queued is recovered and run on the next start; one written running (the submit held a slot)
+      // is ended with WORKER_RESET, as any task the restart found running.
       ctx.log.warn({ task_id: taskId, created: msg.created }, 'record written for a submit this incarnation does not know');
       return;
     }
     state.admitting.delete(taskId);
+    let slot = pending.reserved;
+    if (slot === undefined) state.admittingUnreserved -= 1;
+    const releaseSlot = (): void => {
+      if (slot === undefined) return;
+      setBusy(state, slot.replica_id, slot.pool_id, -1);
+      slot = undefined;
+    };
     try {
       if (msg.failure !== undefined) throw new DroverError('INTERNAL', `could not record task ${taskId}: ${msg.failure}`);
       if (!msg.created) refuse(new DroverError('TASK_EXISTS', `task ${taskId} already exists`));
       const { spec, correlation_id } = pending.submit;
-      const admission = decideAdmission(admissionViewOf(state), { priority: spec.priority }, deps.admission);
-      if (admission.kind === 'reject') {
-        // Rare: the queue filled up while the record was written. Take the record back, so a retry
-        // with the same task id is admitted.
-        void records.discard(taskId);
-        refuseIfFull(state, admission);
-      }
-      if (admission.kind === 'evict-then-admit') evict(state, admission.victim.task_id, ctx);
       const held = newHeld(spec, correlation_id, pending.admitted_at);
-      state.queued.set(taskId, held);
-      state.queues.enqueue(toEntry(held));
-      metrics.tasksEnqueued.inc({ priority: spec.priority });
-      const position = state.queues.position(taskId) ?? 0;
-      held.queue_position = position;
-      held.predicted_start_ms = predictStartMs(position, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
+      const replica = slot === undefined ? undefined : state.replicas.get(slot.replica_id);
+      if (replica?.health === 'ready') {
+        // The record already says running on this replica, and its slot is held. The task takes no
+        // queue place, so a queue that filled up meanwhile neither refuses it nor loses a victim.
+        slot = undefined;
+        metrics.tasksEnqueued.inc({ priority: spec.priority });
+        dispatch(state, held, replica, ctx, true);
+      } else {
+        // No slot held, or the replica went away while the record was written: queue as usual. A
+        // record created running is corrected by the dispatch that follows.
+        releaseSlot();
+        const admission = decideAdmission(admissionViewOf(state), { priority: spec.priority }, deps.admission);
+        if (admission.kind === 'reject') {
+          // Rare: the queue filled up while the record was written. Take the record back, so a
+          // retry with the same task id is admitted.
+          void records.discard(taskId);
+          refuseIfFull(state, admission);
+        }
+        if (admission.kind === 'evict-then-admit') evict(state, admission.victim.task_id, ctx);
+        state.queued.set(taskId, held);
+        state.queues.enqueue(toEntry(held));
+        metrics.tasksEnqueued.inc({ priority: spec.priority });
+        const position = state.queues.position(taskId) ?? 0;
+        held.queue_position = position;
+        held.predicted_start_ms = predictStartMs(position, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
+      }
       pump(state, ctx);
       pending.resolve({ task_id: taskId, queue_position: held.queue_position, predicted_start_ms: held.predicted_start_ms, backoff_ms: 0 });
     } catch (err) {
       if (!(err instanceof DroverError)) throw err;
+      // A refused submit gives its held slot back, which may let a queued task start.
+      releaseSlot();
+      pump(state, ctx);
       pending.reject(err);
     }
   }
 
-  /** The queue as admission sees it: submits still writing their record count as queued, so a burst cannot overfill it. */
+  /**
+   * The queue as admission sees it: submits still writing their record count as queued, so a burst
+   * cannot overfill it; those holding a slot will not queue.
+   */
   function admissionViewOf(state: PlacementState): AdmissionView {
     const view = admissionView(state.queues);
-    view.size += state.admitting.size;
+    view.size += state.admittingUnreserved;
     return view;
   }
 
@@ -581,6 +642,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
         queues: new PriorityQueues(),
         queued: new Map(),
         admitting: new Map(),
+        admittingUnreserved: 0,
         running: new Map(),
         pools: new Map(),
         replicas: new Map(),
@@ -634,6 +696,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
         pending.reject(new DroverError('INTERNAL', `the scheduler stopped while admitting task ${pending.submit.spec.task_id}; resubmit it`));
       }
       state.admitting.clear();
+      state.admittingUnreserved = 0;
       // Not awaited: an in-flight request handler may be waiting on an ask to this very actor,
       // which is only answered once this stop (or restart) completes.
       for (const sub of state.subscriptions) void sub.unsubscribe();

@@ -4,7 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { DEFAULT_MODEL } from '../../src/protocols/index.js';
+import { DEFAULT_MODEL, KV_BUCKETS, TaskRecordSchema, type TaskRecord } from '../../src/protocols/index.js';
+import type { KvStore } from '../../src/transport/index.js';
 import { startTestDrover, type TestDrover } from '../helpers/drover.js';
 import { getJson, postJson, readSse } from '../helpers/sse.js';
 
@@ -111,5 +112,58 @@ describe('admission - full queue', () => {
     const twins = await Promise.all([postJson(`${d.httpUrl}/v2/tasks`, body), postJson(`${d.httpUrl}/v2/tasks`, body)]);
     expect(twins.map((r) => r.status).sort()).toEqual([202, 409]);
     expect(twins.find((r) => r.status === 409)?.body).toMatchObject({ code: 'TASK_EXISTS' });
+  });
+});
+
+describe('admission - a task that finds a free slot', () => {
+  /** A record no Drover process owns, written first so the test knows the bucket's next revision. */
+  async function sentinel(records: KvStore<TaskRecord>): Promise<number> {
+    const spec = { task_id: 'sentinel', session_id: 's', model: 'm', prompt: 'p', max_tokens: 1, deadline_ms: 1_000, priority: 'batch' as const };
+    return records.put('sentinel', { task_id: 'sentinel', spec, state: 'completed', owner: 'elsewhere', correlation_id: 'c', admitted_at: 0, attempts: 0 });
+  }
+
+  it('is recorded running on its replica in its first write, and costs two record writes in all', async () => {
+    const d = await start('reject');
+    const records = await d.transport.kv(KV_BUCKETS.tasks, TaskRecordSchema);
+    const before = await sentinel(records);
+
+    const slow = await submit(d, 'interactive');
+    expect(slow.status).toBe(202);
+    expect(slow.body?.queue_position).toBe(0);
+    // Durable by the 202, and already running: no `queued` write came first.
+    const first = await records.get(String(slow.body?.task_id));
+    expect(first?.revision).toBe(before + 1);
+    expect(first?.value).toMatchObject({ state: 'running', attempts: 1, pool_id: expect.any(String), replica_id: expect.any(String) });
+    expect(first?.value.started_at).toBeGreaterThanOrEqual(first?.value.admitted_at ?? Infinity);
+
+    // The next one waits for the slot: it is created queued, and written running when it starts.
+    const waiting = await submit(d, 'interactive', 2);
+    expect((await records.get(String(waiting.body?.task_id)))).toMatchObject({ revision: before + 2, value: { state: 'queued', attempts: 0 } });
+    await cancelAll(d, [slow.body?.task_id]);
+    const streamed = await readSse(`${d.httpUrl}/v2/tasks/${String(waiting.body?.task_id)}/events`);
+    expect(streamed.events.map((e) => e.event)).toEqual(['started', 'token', 'token', 'end']);
+    await expect.poll(() => records.get(String(waiting.body?.task_id))).toMatchObject({ value: { state: 'completed', attempts: 1, tokens_out: 2 } });
+
+    // A task that runs at once on an idle engine: created running, then completed; nothing in between.
+    const mark = await sentinel(records);
+    const quick = await submit(d, 'interactive', 1);
+    const id = String(quick.body?.task_id);
+    await readSse(`${d.httpUrl}/v2/tasks/${id}/events`);
+    await expect.poll(() => records.get(id)).toMatchObject({ revision: mark + 2, value: { state: 'completed', tokens_out: 1 } });
+  });
+
+  it('gives its slot back when the submit is refused after the slot was taken', async () => {
+    const d = await start('reject');
+    const body = { model: DEFAULT_MODEL, prompt: 'p', task_id: 'reused-id', max_tokens: 1 };
+    const once = await postJson(`${d.httpUrl}/v2/tasks`, body);
+    expect(once.status).toBe(202);
+    await readSse(`${d.httpUrl}/v2/tasks/reused-id/events`);
+    // The engine's one slot is free, so the second submit holds it until its record write fails.
+    const again = await postJson(`${d.httpUrl}/v2/tasks`, body);
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ code: 'TASK_EXISTS' });
+    // Had the refused submit kept the slot, this one would wait in the queue forever.
+    const next = await submit(d, 'interactive', 1);
+    await expect.poll(() => state(d, next.body?.task_id), { timeout: 5_000 }).toBe('completed');
   });
 });
