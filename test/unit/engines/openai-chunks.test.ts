@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseErrorBody, parseOpenAiStreamData, readChunk, readCommonChunk } from '../../../src/engines/openai-chunks.js';
+import { parseErrorBody, parseOpenAiStreamData, readChunk, readCommonChunk, readVllmTokenText } from '../../../src/engines/openai-chunks.js';
 import { OpenAiStreamDecoder } from '../../../src/engines/openai-stream.js';
 import { EngineError, type EngineChunk } from '../../../src/engines/types.js';
 import { OPENAI_FIXTURES, openAiFixtureFiles, readFixture, type FixtureExpectation } from '../../helpers/openai-fixtures.js';
@@ -150,5 +150,83 @@ describe('openai chunks - the common-chunk fast path', () => {
     expect(readCommonChunk(completion)).toEqual({ kind: 'chunk', text: 'Hi', finishReason: null, usage: undefined });
     expect(readCommonChunk(chat)).toEqual({ kind: 'chunk', text: ' there', finishReason: null, usage: undefined });
     expect(readCommonChunk({ ...completion, usage: { prompt_tokens: 1, completion_tokens: 1 } })).toBeUndefined();
+  });
+});
+
+describe('openai chunks - the vLLM token-line fast path', () => {
+  /** A token chunk serialized as vLLM does: its key order, no spaces, ids and model names that need no escape. */
+  const vllmLine = fc
+    .record({
+      chat: fc.boolean(),
+      id: fc.stringMatching(/^[A-Za-z0-9-]{0,12}$/),
+      model: fc.stringMatching(/^[A-Za-z0-9._/ -]{0,12}$/),
+      created: fc.nat(),
+      text: fc.string({ unit: 'binary', maxLength: 8 }),
+      finish: fc.constantFrom(null, 'stop', 'length'),
+      usage: fc.boolean(),
+      stopReason: fc.boolean(),
+    })
+    .map(({ chat, id, model, created, text, finish, usage, stopReason }) => {
+      const head = { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model };
+      const choice = chat
+        ? { index: 0, delta: { content: text }, logprobs: null, finish_reason: finish, ...(stopReason ? { stop_reason: null } : {}) }
+        : { index: 0, text, logprobs: null, finish_reason: finish, stop_reason: null };
+      return JSON.stringify({ ...head, choices: [choice], ...(usage ? { usage: null } : {}) });
+    });
+  /** One character inserted, deleted or replaced, mostly where it changes the JSON's meaning. */
+  const edited = fc
+    .tuple(vllmLine, fc.nat(), fc.constantFrom('delete', 'insert', 'replace'), fc.constantFrom('"', '\\', '{', '}', '[', ']', ',', ':', ' ', '\n', '\u0001', '0', 'n', 'x', 'é'))
+    .map(([line, at, op, ch]) => {
+      const i = at % (line.length + 1);
+      if (op === 'insert') return line.slice(0, i) + ch + line.slice(i);
+      return line.slice(0, i) + (op === 'replace' ? ch : '') + line.slice(i + 1);
+    });
+
+  /** What the general path makes of `line`: JSON.parse, then the chunk schema. */
+  function general(line: string): unknown {
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      return 'not json';
+    }
+    return readChunk(json) ?? 'not a chunk';
+  }
+
+  it('reads every token line vLLM writes, as the general path does', () => {
+    fc.assert(
+      fc.property(vllmLine, (line) => {
+        const fast = readVllmTokenText(line);
+        expect(fast).toBeDefined();
+        expect(fast).toEqual(general(line));
+        expect(parseOpenAiStreamData(line)).toEqual(fast);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('answers for an edited line only when the general path reads the same chunk', () => {
+    let answered = 0;
+    fc.assert(
+      fc.property(edited, (line) => {
+        const fast = readVllmTokenText(line);
+        if (fast === undefined) return;
+        answered += 1;
+        expect(fast).toEqual(general(line));
+      }),
+      { numRuns: 5_000 },
+    );
+    // Edits inside the text or the ids keep many lines valid: the comparison must have been made.
+    expect(answered).toBeGreaterThan(200);
+  });
+
+  it('leaves other lines to the general path', () => {
+    const line = '{"id":"c","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":"a","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}';
+    expect(readVllmTokenText(line)).toEqual({ kind: 'chunk', text: 'a', finishReason: null, usage: undefined });
+    expect(readVllmTokenText(line.replace('"index":0', '"index": 0'))).toBeUndefined();
+    expect(readVllmTokenText(line.replace('"usage":null', '"usage":{"prompt_tokens":1,"completion_tokens":1}'))).toBeUndefined();
+    expect(readVllmTokenText(line.replace('"stop_reason":null', '"stop_reason":"</s>"'))).toBeUndefined();
+    expect(readVllmTokenText(line.replace('"id":"c"', '"id":"c\\"d"'))).toBeUndefined();
+    expect(readVllmTokenText(line.replace('"text":"a"', '"text":"\\x"'))).toBeUndefined();
   });
 });
