@@ -670,10 +670,10 @@ class Cell implements Parent {
 
   // --- context -------------------------------------------------------------------------------
 
-  /** A context whose `reply` answers `ask` (the ask of the message being handled, if any). */
   /** The context of everything but an `ask` (built once: a context is a handful of closures). */
   private plainContext: ActorContext<unknown> | undefined;
 
+  /** A context whose `reply` answers `ask` (the ask of the message being handled, if any). */
   private context(ask: PendingAsk | undefined): ActorContext<unknown> {
     if (ask === undefined) return (this.plainContext ??= this.newContext(undefined));
     return this.newContext(ask);

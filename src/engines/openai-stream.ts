@@ -3,6 +3,7 @@
  * as they arrive from the socket, tokens (and finally one `end`) come out. It owns the rules for
  * what ends a stream well (`[DONE]`) and what is an engine error inside a stream.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { describeEngineError, parseOpenAiStreamData, type Usage } from './openai-chunks.js';
 import { EngineError, type EngineChunk } from './types.js';
@@ -10,6 +11,9 @@ import { EngineError, type EngineChunk } from './types.js';
 /** Turns SSE text into EngineChunks; create one per response. */
 export class OpenAiStreamDecoder {
   private readonly parser: EventSourceParser;
+  // StringDecoder, not TextDecoder: both keep a character split between reads for the next one,
+  // but TextDecoder's streaming mode takes ICU's slow path (5-8x the time per read).
+  private readonly utf8 = new StringDecoder('utf8');
   private out: EngineChunk[] = [];
   private finishReason: string | null = null;
   private usage: Usage | undefined;
@@ -31,6 +35,11 @@ export class OpenAiStreamDecoder {
    */
   get error(): EngineError | undefined {
     return this.failure;
+  }
+
+  /** Feeds bytes of the body as they arrive, in any split; returns the chunks they completed. */
+  feedBytes(bytes: Buffer): EngineChunk[] {
+    return this.feed(this.utf8.write(bytes));
   }
 
   /** Feeds a piece of the body; returns the chunks it completed (check `error` afterwards). */

@@ -215,11 +215,10 @@ export class VllmAdapter implements EngineAdapter {
         throw new EngineError('http', `${this.baseUrl} answered ${response.statusCode}: ${detail}`, { status: response.statusCode, body: text });
       }
       const decoder = new OpenAiStreamDecoder();
-      const utf8 = new TextDecoder();
       try {
         for await (const bytes of body as AsyncIterable<Buffer>) {
           idleTimer.refresh();
-          for (const chunk of decoder.feed(utf8.decode(bytes, { stream: true }))) {
+          for (const chunk of decoder.feedBytes(bytes)) {
             // Chunks already decoded must not leak out after a cancel (no token after abort).
             if (signal.aborted) throw new EngineError('aborted', 'the request was aborted', { cause: signal.reason });
             consumerHolds = true;

@@ -228,3 +228,27 @@ describe('openai chunks - the vLLM token-line fast path', () => {
     expect(readVllmTokenText(line.replace('"text":"a"', '"text":"\\x"'))).toBeUndefined();
   });
 });
+
+describe('openai stream - bytes as they come off the socket', () => {
+  const tokens = ['Bonjour', ' é', '日本', '語', ' 🙂', '\u00a0ok'];
+  const body = Buffer.from(
+    [
+      ...tokens.map((text) => `data: ${JSON.stringify({ id: 'c', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text, logprobs: null, finish_reason: null, stop_reason: null }], usage: null })}\n\n`),
+      'data: [DONE]\n\n',
+    ].join(''),
+    'utf8',
+  );
+
+  it('decodes the same tokens whatever the byte split, inside a character included', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: body.length - 1 }), { maxLength: 60 }), (cuts) => {
+        const points = [0, ...cuts.sort((a, b) => a - b), body.length];
+        const decoder = new OpenAiStreamDecoder();
+        const chunks = points.slice(1).flatMap((end, i) => decoder.feedBytes(body.subarray(points[i], end)));
+        expect(decoder.error).toBeUndefined();
+        expect(chunks).toEqual([...tokens.map((text) => ({ type: 'token', text })), { type: 'end', finish_reason: null }]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
