@@ -17,6 +17,7 @@ import { z } from 'zod';
 import type { EngineLoad } from '../protocols/index.js';
 import { describeEngineError, parseErrorBody } from './openai-chunks.js';
 import { OpenAiStreamDecoder } from './openai-stream.js';
+import { ResponseStream } from './response-stream.js';
 import { sumMetrics } from './prometheus-text.js';
 import { EngineError, type EngineAdapter, type EngineCheck, type EngineChunk, type EngineErrorKind, type EngineHealth, type EngineRequest } from './types.js';
 
@@ -37,6 +38,9 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
  * nothing per check.
  */
 const CHECK_DONE = new Error('engine check done: connection closed by the adapter');
+/** What stops a stream whose reader left before its end (or whose caller aborted without a reason). */
+const STREAM_LEFT = new Error('engine stream left before its end: connection closed by the adapter');
+const STREAM_ABORTED = new Error('engine stream aborted');
 const LOAD_METRICS = ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc'] as const;
 
 /** Options of a VllmAdapter. */
@@ -69,6 +73,8 @@ export class VllmAdapter implements EngineAdapter {
   private readonly ownsDispatcher: boolean;
   private readonly headers: Record<string, string>;
   private readonly origin: string;
+  /** Path (and query) of `/v1/completions` under the base URL. */
+  private readonly completionsPath: string;
   private readonly requestTimeoutMs: number;
   private readonly pooledCheckWithinMs: number;
   /** When the last request over the pooled dispatcher ended (`performance.now()`); -Infinity before any. */
@@ -80,6 +86,7 @@ export class VllmAdapter implements EngineAdapter {
   constructor(baseUrl: string, opts: VllmAdapterOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.origin = originOf(this.baseUrl);
+    this.completionsPath = pathOf(`${this.baseUrl}/v1/completions`);
     this.ownsDispatcher = opts.dispatcher === undefined;
     this.dispatcher = opts.dispatcher ?? new Agent();
     this.headers = opts.apiKey === undefined ? {} : { authorization: `Bearer ${opts.apiKey}` };
@@ -170,8 +177,8 @@ export class VllmAdapter implements EngineAdapter {
   async *stream(req: EngineRequest, signal: AbortSignal, opts: { idleTimeoutMs?: number } = {}): AsyncGenerator<EngineChunk> {
     if (signal.aborted) throw new EngineError('aborted', 'aborted before the request was sent', { cause: signal.reason });
     const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    const upstream = new AbortController();
-    const onAbort = (): void => upstream.abort(signal.reason);
+    const call = new ResponseStream();
+    const onAbort = (): void => call.abort(signal.reason instanceof Error ? signal.reason : STREAM_ABORTED);
     signal.addEventListener('abort', onAbort, { once: true });
     // One timer per stream, refreshed on every byte; while our consumer holds a chunk the engine is
     // not to blame, so the timer just re-arms.
@@ -180,7 +187,7 @@ export class VllmAdapter implements EngineAdapter {
     const idleTimer = setTimeout(() => {
       if (consumerHolds) return void idleTimer.refresh();
       idleFired = true;
-      upstream.abort(new Error('idle timeout'));
+      call.abort(new Error('idle timeout'));
     }, idleTimeoutMs);
     const fail = (error: unknown, kind: EngineErrorKind, what: string): EngineError => {
       if (error instanceof EngineError) return error;
@@ -188,35 +195,36 @@ export class VllmAdapter implements EngineAdapter {
       if (idleFired || isUndiciTimeout(error)) return new EngineError('timeout', `no data from ${this.baseUrl} for ${idleTimeoutMs} ms`, { cause: error });
       return new EngineError(kind, `${what}: ${messageOf(error)}`, { cause: error });
     };
-    let body: Dispatcher.ResponseData['body'] | undefined;
     try {
-      let response: Dispatcher.ResponseData;
       try {
-        response = await request(`${this.baseUrl}/v1/completions`, {
-          method: 'POST',
-          dispatcher: this.dispatcher,
-          signal: upstream.signal,
-          headers: { ...this.headers, 'content-type': 'application/json', accept: 'text/event-stream' },
-          body: JSON.stringify(completionBody(req)),
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        });
+        this.dispatcher.dispatch(
+          {
+            origin: this.origin,
+            path: this.completionsPath,
+            method: 'POST',
+            headers: { ...this.headers, 'content-type': 'application/json', accept: 'text/event-stream' },
+            body: JSON.stringify(completionBody(req)),
+            headersTimeout: 0,
+            bodyTimeout: 0,
+          },
+          call,
+        );
+        await call.responseStarted();
       } catch (error) {
         throw fail(error, 'connect', `cannot reach ${this.baseUrl}`);
       }
-      body = response.body;
       idleTimer.refresh();
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = await readCapped(body).catch((error: unknown) => {
+      if (call.statusCode < 200 || call.statusCode >= 300) {
+        const text = await readCapped(call).catch((error: unknown) => {
           throw fail(error, 'disconnected', 'error body cut off');
         });
         const info = parseErrorBody(text);
         const detail = info === undefined ? text.slice(0, 200) : describeEngineError(info);
-        throw new EngineError('http', `${this.baseUrl} answered ${response.statusCode}: ${detail}`, { status: response.statusCode, body: text });
+        throw new EngineError('http', `${this.baseUrl} answered ${call.statusCode}: ${detail}`, { status: call.statusCode, body: text });
       }
       const decoder = new OpenAiStreamDecoder();
       try {
-        for await (const bytes of body as AsyncIterable<Buffer>) {
+        for (let bytes = await call.read(); bytes !== undefined; bytes = await call.read()) {
           idleTimer.refresh();
           for (const chunk of decoder.feedBytes(bytes)) {
             // Chunks already decoded must not leak out after a cancel (no token after abort).
@@ -238,8 +246,8 @@ export class VllmAdapter implements EngineAdapter {
       clearTimeout(idleTimer);
       this.lastPooledAt = performance.now();
       signal.removeEventListener('abort', onAbort);
-      // Leaving early (error, abort, consumer break): drop the socket so the engine frees the slot.
-      if (body !== undefined && !body.readableEnded) body.destroy();
+      // Leaving early (error, abort, consumer break): drop the connection so the engine frees the slot.
+      call.abort(STREAM_LEFT);
     }
   }
 
@@ -327,13 +335,12 @@ function completionBody(req: EngineRequest): Record<string, unknown> {
   return body;
 }
 
-async function readCapped(body: AsyncIterable<Buffer>): Promise<string> {
+async function readCapped(body: ResponseStream): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
+  for (let chunk = await body.read(); chunk !== undefined && size < MAX_ERROR_BODY_BYTES; chunk = await body.read()) {
     chunks.push(chunk);
     size += chunk.length;
-    if (size >= MAX_ERROR_BODY_BYTES) break;
   }
   return Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
 }
@@ -349,6 +356,16 @@ function originOf(url: string): string {
     return new URL(url).origin;
   } catch {
     return url;
+  }
+}
+
+/** Path and query of a URL; one that does not parse keeps the path as written. */
+function pathOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.pathname}${parsed.search}`;
+  } catch {
+    return '/v1/completions';
   }
 }
 

@@ -76,6 +76,31 @@ describe('vllm adapter - fixtures served byte for byte', () => {
     });
   }
 
+  it('vllm adapter - a base URL with a path keeps it: the stream goes to <path>/v1/completions', async () => {
+    const body = readFixture('completions_stream.sse');
+    const paths: Array<string | undefined> = [];
+    const server = createServer((req, res) => {
+      paths.push(req.url);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(req.url === '/engine-7/v1/completions' ? 200 : 404, { 'content-type': 'text/event-stream' });
+        res.end(body);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const adapter = new VllmAdapter(`http://127.0.0.1:${(server.address() as AddressInfo).port}/engine-7/`);
+    try {
+      const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 8 });
+      expect(paths).toEqual(['/engine-7/v1/completions']);
+      expect(result.error).toBeUndefined();
+      expect(result.tokens).toEqual([' Paris', '.']);
+    } finally {
+      await adapter.close();
+      await stopServer(server);
+    }
+  });
+
   it('vllm adapter - a body that ends without [DONE] is disconnected', async () => {
     const text = readFixture('completions_stream.sse').toString('utf8').replace('data: [DONE]\n\n', '');
     const { url, server } = await startBytesServer(200, text);
