@@ -21,6 +21,7 @@ import { coalesceWritesPerTurn } from './write-coalescing.js';
 import { settleAnsweredRequestsQuietly } from './request-settle.js';
 import type { ZodType } from 'zod';
 import { STREAMS } from '../protocols/index.js';
+import { AckedPublisher } from './acked-publish.js';
 import { NatsBus } from './bus.js';
 import { JetStreamEventLog } from './events.js';
 import { NatsKvStore } from './kv.js';
@@ -121,7 +122,8 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
     }
     const js = nc.jetstream({ timeout: JS_API_TIMEOUT_MS });
     const bus = new NatsBus(nc, log, opts.url);
-    const events = new JetStreamEventLog(nc, js, jsm, log);
+    const acked = new AckedPublisher(nc, JS_API_TIMEOUT_MS);
+    const events = new JetStreamEventLog(nc, js, jsm, log, acked.publish);
     const services = new NatsServices(nc);
     log.info({ url: opts.url, server: nc.info?.server_name, version: nc.info?.version }, 'connected to NATS');
     return {
@@ -133,13 +135,15 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
           ...(o.maxAgeMs === undefined ? {} : { ttl: o.maxAgeMs }), // nats.js 2.x: `ttl` in ms → stream max_age
           ...(o.history === undefined ? {} : { history: o.history }),
         });
-        return new NatsKvStore(bucket, view, schema, log);
+        return new NatsKvStore(bucket, view, schema, log, acked.publish);
       },
       services,
       close: async () => {
         await services.stopAll();
         events.close();
         await bus.close();
+        // After the drain, which delivered every ack that came: what is left waited in vain.
+        acked.close();
       },
     };
   } catch (err) {

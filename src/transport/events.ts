@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { STREAMS, TaskEventSchema, decode, describeZodError, encode, eventAfter, isTerminalEvent, subjects, type TaskEvent } from '../protocols/index.js';
 import type { EventLog, TaskWatch } from './types.js';
 import { DEFAULT_FEED_LIMITS, TaskFeeds, type TaskFeedLimits } from './task-feeds.js';
+import type { StoredPublish } from './acked-publish.js';
 
 /**
  * Messages a reader's consumer may have in flight. Bounded per reader (memory is ~batch × event
@@ -47,6 +48,8 @@ export class JetStreamEventLog implements EventLog {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly log: Logger,
+    /** Acknowledged publishes (AckedPublisher of the connection). */
+    private readonly publishStored: StoredPublish,
     feedLimits: TaskFeedLimits = DEFAULT_FEED_LIMITS,
   ) {
     this.feeds = new TaskFeeds(feedLimits);
@@ -78,7 +81,7 @@ export class JetStreamEventLog implements EventLog {
 
   async publishDurable(event: TaskEvent): Promise<void> {
     try {
-      await this.js.publish(subjects.taskEvents(event.task_id), encode(event));
+      await this.publishStored(subjects.taskEvents(event.task_id), encode(event));
     } catch (err) {
       await this.followStoredEnd(event.task_id);
       throw err;

@@ -9,6 +9,7 @@ import { KvWatchInclude, NatsError, type KV, type KvEntry } from 'nats';
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
 import { decode, describeZodError, encode } from '../protocols/index.js';
+import { JetStreamPublishError, type StoredPublish } from './acked-publish.js';
 import type { KvStore } from './types.js';
 
 /** JetStream API error code "wrong last sequence": the compare-and-set lost. */
@@ -16,20 +17,32 @@ const JS_WRONG_LAST_SEQUENCE = 10071;
 
 /** True when a KV write failed only because the key was not at the expected revision. */
 export function isRevisionConflict(err: unknown): boolean {
+  if (err instanceof JetStreamPublishError) return err.errCode === JS_WRONG_LAST_SEQUENCE;
   return err instanceof NatsError && err.api_error?.err_code === JS_WRONG_LAST_SEQUENCE;
 }
+
+/** Keys nats.js's KV accepts; others take its path, which refuses them with its own error. */
+const PLAIN_KEY = /^[-/=\w]+(?:\.[-/=\w]+)*$/;
 
 /** {@link KvStore} over a nats.js KV view. */
 export class NatsKvStore<T> implements KvStore<T> {
   private readonly log: Logger;
 
+  private readonly subjectPrefix: string;
+
+  /**
+   * `publishStored` carries the compare-and-set writes (`create`, `update`) straight to the
+   * bucket's stream (see {@link AckedPublisher}); everything else goes through nats.js's KV view.
+   */
   constructor(
     readonly bucket: string,
     private readonly kv: KV,
     private readonly schema: ZodType<T>,
     log: Logger,
+    private readonly publishStored: StoredPublish,
   ) {
     this.log = log.child({ bucket });
+    this.subjectPrefix = `$KV.${bucket}.`;
   }
 
   async get(key: string): Promise<{ value: T; revision: number } | undefined> {
@@ -40,8 +53,17 @@ export class NatsKvStore<T> implements KvStore<T> {
   }
 
   async create(key: string, value: T): Promise<number | undefined> {
+    const data = this.encode(value);
+    if (PLAIN_KEY.test(key)) {
+      try {
+        return await this.publishStored(this.subjectPrefix + key, data, { expectedLastSubjectSequence: 0 });
+      } catch (err) {
+        // The key exists, or its last entry is a delete marker, which nats.js's create takes over.
+        if (!isRevisionConflict(err)) throw err;
+      }
+    }
     try {
-      return await this.kv.create(key, this.encode(value));
+      return await this.kv.create(key, data);
     } catch (err) {
       if (isRevisionConflict(err)) return undefined;
       throw err;
@@ -50,7 +72,9 @@ export class NatsKvStore<T> implements KvStore<T> {
 
   async update(key: string, value: T, revision: number): Promise<number | undefined> {
     try {
-      return await this.kv.update(key, this.encode(value), revision);
+      const data = this.encode(value);
+      if (PLAIN_KEY.test(key) && revision > 0) return await this.publishStored(this.subjectPrefix + key, data, { expectedLastSubjectSequence: revision });
+      return await this.kv.update(key, data, revision);
     } catch (err) {
       if (isRevisionConflict(err)) return undefined;
       throw err;

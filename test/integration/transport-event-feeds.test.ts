@@ -5,9 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TaskEvent } from '../../src/protocols/index.js';
-import { connect, type JetStreamClient } from 'nats';
+import { connect } from 'nats';
 import { connectTransport } from '../../src/transport/index.js';
 import { JetStreamEventLog } from '../../src/transport/events.js';
+import { AckedPublisher, type StoredPublish } from '../../src/transport/acked-publish.js';
 import { eventsTestbed } from '../helpers/events-testbed.js';
 import { collect, end, started, token } from '../helpers/task-events.js';
 import { waitForReconnect } from '../helpers/nats-server.js';
@@ -134,16 +135,14 @@ describe('transport events - tasks run here', () => {
   it('an end whose ack was lost after the stream stored it still ends the memory copy; one never stored does not', async () => {
     // A connection of its own: the testbed's raw one may still be reconnecting after the restart test.
     const nc = await connect({ servers: bed.server.url });
-    const js = nc.jetstream();
+    const acked = new AckedPublisher(nc, 5_000);
     // Stores, then fails like an ack timeout; or fails before anything reaches the stream.
     let mode: 'lost-ack' | 'not-sent' = 'lost-ack';
-    const flaky = {
-      publish: async (...args: Parameters<JetStreamClient['publish']>) => {
-        if (mode === 'lost-ack') await js.publish(...args);
-        throw new Error('TIMEOUT');
-      },
-    } as unknown as JetStreamClient;
-    const log = new JetStreamEventLog(nc, flaky, await nc.jetstreamManager(), bed.logs.logger);
+    const flaky: StoredPublish = async (...args) => {
+      if (mode === 'lost-ack') await acked.publish(...args);
+      throw new Error('TIMEOUT');
+    };
+    const log = new JetStreamEventLog(nc, nc.jetstream(), await nc.jetstreamManager(), bed.logs.logger, flaky);
     try {
       // ack3: the task ends before its submit is answered (admitted after the failed publish).
       for (const [task, m, admittedFirst] of [['ack1', 'lost-ack', true], ['ack2', 'not-sent', true], ['ack3', 'lost-ack', false]] as const) {
@@ -167,6 +166,7 @@ describe('transport events - tasks run here', () => {
       expect(seen).toEqual([started('ack2')]);
     } finally {
       log.close();
+      acked.close();
       await nc.close();
     }
   });
