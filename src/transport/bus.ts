@@ -5,7 +5,7 @@
  * the mapping of NATS failures (no responders, timeouts) to DroverErrors. Nobody else builds
  * headers or interprets NATS error codes.
  */
-import { ErrorCode, headers as natsHeaders, Match, NatsError, type Msg, type MsgHdrs, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import { headers as natsHeaders, Match, type Msg, type MsgHdrs, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
 import {
@@ -21,6 +21,7 @@ import {
   type Encoding,
   type ErrorEnvelope,
 } from '../protocols/index.js';
+import { NoRespondersError, ReplyTimeoutError, type ReplyInbox } from './reply-inbox.js';
 import type { Bus, MessageInfo, Subscription } from './types.js';
 
 /** Header that marks a reply as an ErrorEnvelope. */
@@ -90,6 +91,8 @@ export class NatsBus implements Bus {
     private readonly nc: NatsConnection,
     private readonly log: Logger,
     readonly url: string,
+    /** Where requests wait for their reply (one subscription for all of them). */
+    private readonly inbox: ReplyInbox,
   ) {}
 
   async request<Res>(
@@ -102,12 +105,12 @@ export class NatsBus implements Bus {
     const hdrs = headersFor(encoding);
     let reply: Msg;
     try {
-      reply = await this.nc.request(subject, encodePayload(payload, encoding), hdrs === undefined ? { timeout } : { timeout, headers: hdrs });
+      reply = await this.inbox.request(subject, encodePayload(payload, encoding), { timeoutMs: timeout, headers: hdrs });
     } catch (err) {
-      if (err instanceof NatsError && err.code === ErrorCode.NoResponders) {
+      if (err instanceof NoRespondersError) {
         throw new DroverError('POOL_UNAVAILABLE', `no scheduler answers on ${subject}`, { retryAfterMs: 1000, cause: err });
       }
-      if (err instanceof NatsError && err.code === ErrorCode.Timeout) {
+      if (err instanceof ReplyTimeoutError) {
         throw new DroverError('INTERNAL', `request on ${subject} timed out after ${timeout} ms`, { cause: err });
       }
       throw new DroverError('INTERNAL', `request on ${subject} failed: ${errorMessage(err)}`, { cause: err });

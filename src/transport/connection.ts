@@ -23,6 +23,7 @@ import type { ZodType } from 'zod';
 import { STREAMS } from '../protocols/index.js';
 import { AckedPublisher } from './acked-publish.js';
 import { NatsBus } from './bus.js';
+import { ReplyInbox } from './reply-inbox.js';
 import { JetStreamEventLog } from './events.js';
 import { NatsKvStore } from './kv.js';
 import { NatsServices } from './services.js';
@@ -121,8 +122,9 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
       });
     }
     const js = nc.jetstream({ timeout: JS_API_TIMEOUT_MS });
-    const bus = new NatsBus(nc, log, opts.url);
-    const acked = new AckedPublisher(nc, JS_API_TIMEOUT_MS);
+    const inbox = new ReplyInbox(nc);
+    const bus = new NatsBus(nc, log, opts.url, inbox);
+    const acked = new AckedPublisher(inbox, JS_API_TIMEOUT_MS);
     const events = new JetStreamEventLog(nc, js, jsm, log, acked.publish);
     const services = new NatsServices(nc);
     log.info({ url: opts.url, server: nc.info?.server_name, version: nc.info?.version }, 'connected to NATS');
@@ -142,8 +144,8 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
         await services.stopAll();
         events.close();
         await bus.close();
-        // After the drain, which delivered every ack that came: what is left waited in vain.
-        acked.close();
+        // After the drain, which delivered every reply that came: what is left waited in vain.
+        inbox.close();
       },
     };
   } catch (err) {

@@ -1,15 +1,17 @@
 /**
- * AckedPublisher against a real nats-server: acknowledged publishes on one reply subscription,
- * compare-and-set refusals as typed errors, and no publish left waiting forever.
+ * ReplyInbox and AckedPublisher against a real nats-server: requests and acknowledged publishes on
+ * one reply subscription, compare-and-set refusals as typed errors, nothing left waiting forever.
  */
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckedPublisher, JetStreamPublishError } from '../../src/transport/acked-publish.js';
+import { NoRespondersError, ReplyInbox, ReplyTimeoutError } from '../../src/transport/reply-inbox.js';
 import { isRevisionConflict } from '../../src/transport/kv.js';
 import { printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
 
 let server: TestNats | undefined;
 let nc: NatsConnection;
+let inbox: ReplyInbox;
 let acked: AckedPublisher;
 printServerOutputOnFailure(() => server);
 
@@ -18,11 +20,12 @@ beforeAll(async () => {
   nc = await connect({ servers: server.url });
   const jsm = await nc.jetstreamManager();
   await jsm.streams.add({ name: 'ACKED', subjects: ['acked.>'] });
-  acked = new AckedPublisher(nc, 5_000);
+  inbox = new ReplyInbox(nc);
+  acked = new AckedPublisher(inbox, 5_000);
 });
 
 afterAll(async () => {
-  acked?.close();
+  inbox?.close();
   await nc?.close();
   await server?.stop();
 });
@@ -56,25 +59,46 @@ describe('acked publish', () => {
   });
 
   it('a publish nobody acknowledges fails once its timeout passed', async () => {
-    const quick = new AckedPublisher(nc, 200);
+    const quick = new AckedPublisher(inbox, 200);
     // A plain subscriber takes the subject, so the server reports no "no responders", and never answers.
     const silent = nc.subscribe('silent.subject');
     try {
-      await expect(quick.publish('silent.subject', bytes('x'))).rejects.toThrow(/TIMEOUT: no ack for silent.subject within 200 ms/);
+      await expect(quick.publish('silent.subject', bytes('x'))).rejects.toBeInstanceOf(ReplyTimeoutError);
     } finally {
       silent.unsubscribe();
-      quick.close();
+    }
+  });
+});
+
+describe('reply inbox', () => {
+  it('hands every reply to its own request, many in flight at once', async () => {
+    const echo = nc.subscribe('echo.>', { callback: (_err, msg) => msg.respond(msg.data) });
+    try {
+      const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => inbox.request(`echo.${i % 3}`, bytes(`r${i}`), { timeoutMs: 5_000 })));
+      expect(replies.map((m) => new TextDecoder().decode(m.data))).toEqual(Array.from({ length: 100 }, (_, i) => `r${i}`));
+    } finally {
+      echo.unsubscribe();
     }
   });
 
-  it('closing fails what still waits, and the next publish too', async () => {
-    const closing = new AckedPublisher(nc, 5_000);
+  it('nobody listening is NoRespondersError at once; a silent listener is ReplyTimeoutError after the timeout', async () => {
+    await expect(inbox.request('nobody.here', bytes('x'), { timeoutMs: 5_000 })).rejects.toBeInstanceOf(NoRespondersError);
+    const silent = nc.subscribe('silent.request');
+    try {
+      await expect(inbox.request('silent.request', bytes('x'), { timeoutMs: 150 })).rejects.toThrow(/TIMEOUT: no reply on silent.request within 150 ms/);
+    } finally {
+      silent.unsubscribe();
+    }
+  });
+
+  it('closing fails what still waits, and every later request', async () => {
+    const closing = new ReplyInbox(nc);
     const silent = nc.subscribe('silent.close');
     try {
-      const waiting = closing.publish('silent.close', bytes('x'));
+      const waiting = closing.request('silent.close', bytes('x'), { timeoutMs: 5_000 });
       closing.close();
-      await expect(waiting).rejects.toThrow(/closed before the stream acknowledged/);
-      await expect(closing.publish('acked.after', bytes('x'))).rejects.toThrow(/connection is closed/);
+      await expect(waiting).rejects.toThrow(/closed before a reply on silent.close/);
+      await expect(closing.request('silent.close', bytes('x'), { timeoutMs: 5_000 })).rejects.toThrow(/connection is closed/);
     } finally {
       silent.unsubscribe();
     }

@@ -9,6 +9,7 @@ import { connect } from 'nats';
 import { connectTransport } from '../../src/transport/index.js';
 import { JetStreamEventLog } from '../../src/transport/events.js';
 import { AckedPublisher, type StoredPublish } from '../../src/transport/acked-publish.js';
+import { ReplyInbox } from '../../src/transport/reply-inbox.js';
 import { eventsTestbed } from '../helpers/events-testbed.js';
 import { collect, end, started, token } from '../helpers/task-events.js';
 import { waitForReconnect } from '../helpers/nats-server.js';
@@ -135,7 +136,8 @@ describe('transport events - tasks run here', () => {
   it('an end whose ack was lost after the stream stored it still ends the memory copy; one never stored does not', async () => {
     // A connection of its own: the testbed's raw one may still be reconnecting after the restart test.
     const nc = await connect({ servers: bed.server.url });
-    const acked = new AckedPublisher(nc, 5_000);
+    const inbox = new ReplyInbox(nc);
+    const acked = new AckedPublisher(inbox, 5_000);
     // Stores, then fails like an ack timeout; or fails before anything reaches the stream.
     let mode: 'lost-ack' | 'not-sent' = 'lost-ack';
     const flaky: StoredPublish = async (...args) => {
@@ -166,7 +168,7 @@ describe('transport events - tasks run here', () => {
       expect(seen).toEqual([started('ack2')]);
     } finally {
       log.close();
-      acked.close();
+      inbox.close();
       await nc.close();
     }
   });
