@@ -85,8 +85,7 @@ export class VllmAdapter implements EngineAdapter {
 
   constructor(baseUrl: string, opts: VllmAdapterOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
-    this.origin = originOf(this.baseUrl);
-    this.completionsPath = pathOf(`${this.baseUrl}/v1/completions`);
+    ({ origin: this.origin, path: this.completionsPath } = endpointOf(`${this.baseUrl}/v1/completions`));
     this.ownsDispatcher = opts.dispatcher === undefined;
     this.dispatcher = opts.dispatcher ?? new Agent();
     this.headers = opts.apiKey === undefined ? {} : { authorization: `Bearer ${opts.apiKey}` };
@@ -350,22 +349,16 @@ function isUndiciTimeout(error: unknown): boolean {
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
 }
 
-/** The origin of a URL; a URL that does not parse is kept as is (its requests fail as connect errors). */
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return url;
-  }
-}
-
-/** Path and query of a URL; one that does not parse keeps the path as written. */
-function pathOf(url: string): string {
+/**
+ * Origin and path (with query) of a URL, for undici's dispatch. A URL that does not parse is kept
+ * as the origin, so its requests fail as connect errors.
+ */
+function endpointOf(url: string): { origin: string; path: string } {
   try {
     const parsed = new URL(url);
-    return `${parsed.pathname}${parsed.search}`;
+    return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
   } catch {
-    return '/v1/completions';
+    return { origin: url, path: '/v1/completions' };
   }
 }
 

@@ -10,6 +10,8 @@
  * record's create and last update, and its terminal event).
  */
 import { headers as natsHeaders, type Msg, type MsgHdrs } from 'nats';
+import { z } from 'zod';
+import { describeZodError } from '../protocols/index.js';
 import { NoRespondersError, type ReplyInbox } from './reply-inbox.js';
 
 /** Header that makes a publish conditional on the subject's last sequence (KV compare-and-set). */
@@ -57,18 +59,24 @@ export class AckedPublisher {
   };
 }
 
+/** nats-server's answer to a JetStream publish: the stored sequence, or why it was refused. */
+const PubAckSchema = z.object({
+  seq: z.number().int().nonnegative().optional(),
+  error: z.object({ code: z.number().optional(), err_code: z.number().optional(), description: z.string().optional() }).optional(),
+});
+
 /** The stored sequence in a JetStream publish ack; throws the refusal it carries instead. */
 function sequenceOf(msg: Msg, subject: string): number {
-  let ack: { seq?: unknown; error?: { code?: unknown; err_code?: unknown; description?: unknown } };
+  let raw: unknown;
   try {
-    ack = JSON.parse(decoder.decode(msg.data)) as typeof ack;
+    raw = JSON.parse(decoder.decode(msg.data));
   } catch {
     throw new JetStreamPublishError(`unreadable ack for ${subject}`, 0, 0);
   }
-  if (ack.error !== undefined) {
-    const { code, err_code: errCode, description } = ack.error;
-    throw new JetStreamPublishError(String(description ?? 'publish refused'), Number(code ?? 0), Number(errCode ?? 0));
-  }
-  if (typeof ack.seq !== 'number') throw new JetStreamPublishError(`ack for ${subject} has no sequence`, 0, 0);
-  return ack.seq;
+  const ack = PubAckSchema.safeParse(raw);
+  if (!ack.success) throw new JetStreamPublishError(`unexpected ack for ${subject}: ${describeZodError(ack.error)}`, 0, 0);
+  const { seq, error } = ack.data;
+  if (error !== undefined) throw new JetStreamPublishError(error.description ?? 'publish refused', error.code ?? 0, error.err_code ?? 0);
+  if (seq === undefined) throw new JetStreamPublishError(`ack for ${subject} has no sequence`, 0, 0);
+  return seq;
 }

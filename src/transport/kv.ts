@@ -27,7 +27,7 @@ const PLAIN_KEY = /^[-/=\w]+(?:\.[-/=\w]+)*$/;
 /** {@link KvStore} over a nats.js KV view. */
 export class NatsKvStore<T> implements KvStore<T> {
   private readonly log: Logger;
-
+  /** Subject of a key in the bucket's stream: `$KV.<bucket>.<key>`. */
   private readonly subjectPrefix: string;
 
   /**
