@@ -10,8 +10,8 @@
  * It is the only module that imports nact (DESIGN §3): nact is pinned and unmaintained, its
  * pitfalls (handler return value becomes state, silent drops to stopped actors, console.log +
  * stop as the default crash policy) are contained here, and replacing it means rewriting one file.
- * nact provides the per-actor mailbox and the actor tree; every handler given to nact catches its
- * own errors, so nact's supervision never runs, and nact actors get unique internal names (ours may
+ * nact provides the actor tree and the turn-yielding drain signal (each cell keeps its own inbox,
+ * see `Cell.post`); every handler given to nact catches its own errors, so nact's supervision never runs, and nact actors get unique internal names (ours may
  * contain characters nact rejects, and a name is reusable as soon as its actor stopped).
  */
 import { dispatch, spawn as nactSpawn, start as nactStart, stop as nactStop } from 'nact';
@@ -142,6 +142,17 @@ type Envelope =
 
 /** Envelopes one drain handles before it lets the event loop run (see `Cell.post`). */
 const MAX_ENVELOPES_PER_TURN = 256;
+
+/**
+ * Drains started as microtasks within one event-loop turn, over all actors. Past it, drains go
+ * through nact (`setImmediate`), so actors that keep telling each other cannot starve I/O and
+ * timers: a microtask chain never yields by itself.
+ */
+const MICROTASK_DRAINS_PER_TURN = 1024;
+let microtaskDrains = 0;
+const newTurnOfDrains = (): void => {
+  microtaskDrains = 0;
+};
 
 /** A supervisor: the system root or an actor. */
 interface Parent {
@@ -399,15 +410,32 @@ class Cell implements Parent {
    * Queues an envelope. nact runs one message per `setImmediate`, so an actor fed through it
    * handles at most one message per event-loop turn, and a busy process's turns are long (the
    * placement actor capped admission at ~250 messages/s). Envelopes therefore wait in this cell's
-   * own inbox, and nact only carries a "drain" signal when the inbox was idle: one turn handles
-   * everything that arrived, still one at a time and in order.
+   * own inbox, and an idle inbox starts one drain that handles everything that arrived, still one
+   * at a time and in order.
+   *
+   * The drain starts as a microtask, right after the code that posted: a task's path from submit
+   * to engine crosses four actors, and one `setImmediate` per hop made it wait for the rest of the
+   * turn's I/O callbacks four times (about 1 ms of time to first token on a loaded process, bench
+   * `relay`). Past {@link MICROTASK_DRAINS_PER_TURN} in one turn, and to resume after a full
+   * batch, the drain signal goes through nact instead, which yields to the event loop first.
    */
   private post(env: Envelope): void {
     this.inbox.push(env);
     if (this.draining) return;
     this.draining = true;
-    dispatch(this.nactRef, undefined);
+    if (microtaskDrains >= MICROTASK_DRAINS_PER_TURN) {
+      dispatch(this.nactRef, undefined);
+      return;
+    }
+    if (microtaskDrains === 0) setImmediate(newTurnOfDrains);
+    microtaskDrains += 1;
+    queueMicrotask(this.drainNow);
   }
+
+  /** A drain outside nact; `process` catches every handler error, so a rejection is a runtime defect. */
+  private readonly drainNow = (): void => {
+    this.drain().catch((err: unknown) => this.log.error({ err }, 'runtime defect: drain failed'));
+  };
 
   /** Handles queued envelopes in order; after a full batch it yields the turn (timers, I/O) and resumes. */
   private async drain(): Promise<undefined> {

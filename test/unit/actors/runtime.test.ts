@@ -17,7 +17,7 @@ import { VirtualClock } from '../../helpers/virtual-clock.js';
 
 const silent = pino({ level: 'silent' });
 
-/** Lets nact run its queued handlers (it schedules each message with setImmediate). */
+/** Lets queued handlers run (drains that yielded go through nact, one setImmediate each). */
 async function flush(turns = 20): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise<void>((r) => setImmediate(r));
 }
@@ -184,13 +184,51 @@ describe('runtime - messages', () => {
     expect(log).toEqual(Array.from({ length: 10 }, (_, n) => [`start:${n}`, `end:${n}`]).flat());
   });
 
+  it('starts handling a message to an idle actor in the same turn, before the next setImmediate', async () => {
+    let seenByNextTurn: number | undefined;
+    const nextTurn = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        seenByNextTurn = handledIncs;
+        resolve();
+      }),
+    );
+    let handledIncs = 0;
+    const tracked = system.spawn<null, 'inc'>('same-turn-count', { init: () => null, receive: (s) => ((handledIncs += 1), s) }, { kind: 'permanent' });
+    tracked.tell('inc');
+    tracked.tell('inc');
+    await nextTurn;
+    // The spawn's init and both messages ran as microtasks, before a callback queued earlier.
+    expect(seenByNextTurn).toBe(2);
+  });
+
+  it('starts at most 1,024 drains per turn as microtasks, and the rest in later turns', async () => {
+    // Microtasks never yield to I/O by themselves: the budget is what keeps a burst of messages to
+    // many idle actors (or actors that keep telling each other) from starving sockets and timers.
+    let handled = 0;
+    const refs = Array.from({ length: 1_500 }, (_, i) =>
+      system.spawn<null, 'go'>(`burst-${i}`, { init: () => null, receive: (s) => ((handled += 1), s) }, { kind: 'permanent' }),
+    );
+    await until(() => refs.every((r) => r.alive), 'spawns');
+    await new Promise<void>((r) => setImmediate(r)); // a fresh turn: inits are done
+    let handledByNextTurn: number | undefined;
+    const nextTurn = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        handledByNextTurn = handled;
+        resolve();
+      }),
+    );
+    for (const ref of refs) ref.tell('go');
+    await nextTurn;
+    expect(handledByNextTurn).toBe(1_024);
+    await until(() => handled === 1_500, 'the rest');
+  });
+
   it('handles every message that arrived before a turn within that turn, yielding after a full batch', async () => {
     const ref = system.spawn('batch', counter(), { kind: 'permanent' });
     await ref.ask({ type: 'get' }); // initialised and idle
     const read = (): Promise<CounterState> => ref.ask<CounterState>({ type: 'get' });
     for (let i = 0; i < 100; i++) ref.tell({ type: 'inc' });
-    // One turn: nact delivers the drain signal with one setImmediate, the drain handles all 100
-    // (one message per turn would have handled one).
+    // One drain handles all 100 (nact alone would handle one message per turn).
     await new Promise<void>((r) => setImmediate(r));
     await new Promise<void>((r) => setImmediate(r));
     expect((await read()).n).toBe(100);
