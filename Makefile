@@ -8,7 +8,7 @@ APT_PACKAGES_TEST := nats-server openssh-server
 # sudo only when not root (a root shell on a fresh machine often has no sudo at all).
 SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: help up test deps deps-up deps-test lint typecheck unit bench clean
+.PHONY: help up test deps deps-up deps-test build lint typecheck unit bench clean
 
 help:
 	@echo "make up     install what is missing, start Drover on embedded defaults"
@@ -41,7 +41,15 @@ deps-test: node_modules/.installed
 
 deps: deps-test
 
-up: deps-up
+# The compiled build bin/drover runs while it is current (bin/drover falls back to tsx otherwise).
+# The stamp is written last, so a failed build leaves bin/drover on the sources.
+dist/.built: node_modules/.installed tsconfig.json tsconfig.build.json $(shell find src -name '*.ts')
+	npx tsc -p tsconfig.build.json
+	@touch $@
+
+build: dist/.built
+
+up: deps-up build
 	./bin/drover up
 
 lint: node_modules/.installed
@@ -51,7 +59,7 @@ typecheck: node_modules/.installed
 	npx tsc --noEmit
 
 # The last line is the plain summary CI reads, computed from vitest's JSON report.
-test: deps-test
+test: deps-test build
 	npx eslint .
 	npx tsc --noEmit
 	@rm -f .vitest-report.json; status=0; \
@@ -59,8 +67,8 @@ test: deps-test
 	node -e 'const r = require("./.vitest-report.json"); console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests + r.numTodoTests} skipped`)' || status=1; \
 	exit $$status
 
-bench: deps-test
+bench: deps-test build
 	QUICK=$(QUICK) node --import tsx bench/run.ts
 
 clean:
-	rm -rf .drover coverage
+	rm -rf .drover coverage dist

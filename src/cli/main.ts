@@ -12,6 +12,8 @@ import { runCtl } from './ctl.js';
 import { runSim } from './sim.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** Which code runs: bin/drover picks the build (dist/) when it is current, else the sources. */
+const CODE = import.meta.url.endsWith('.ts') ? 'sources (tsx)' : 'build (dist/)';
 
 const USAGE = `usage:
   drover up [--config FILE] [--http-addr HOST:PORT] [--data-dir DIR]
@@ -39,7 +41,7 @@ async function up(argv: string[]): Promise<number> {
     level: config.log_level,
     redact: { paths: ['api_token', 'config.api_token', 'req.headers.authorization', '*.authorization'], censor: '[redacted]' },
   });
-  log.info({ config: redactConfig(config) }, 'resolved configuration');
+  log.info({ config: redactConfig(config), code: CODE }, 'resolved configuration');
   let stopping = false;
   const drover = await startDrover(config, {
     logger: log,
