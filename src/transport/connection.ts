@@ -18,6 +18,7 @@ import {
 } from 'nats';
 import type { Logger } from 'pino';
 import { coalesceWritesPerTurn } from './write-coalescing.js';
+import { encodeCommandsWithBuffer } from './command-encoding.js';
 import { settleAnsweredRequestsQuietly } from './request-settle.js';
 import type { ZodType } from 'zod';
 import { STREAMS } from '../protocols/index.js';
@@ -113,6 +114,7 @@ export async function connectTransport(opts: TransportOptions): Promise<Transpor
   void watchStatus(nc, log).catch((err: unknown) => log.error({ err }, 'NATS status watcher failed'));
   if (!settleAnsweredRequestsQuietly()) log.warn('nats.js internals changed: answered requests still build a discarded error (slower, still correct)');
   if (!coalesceWritesPerTurn(nc)) log.warn('nats.js internals changed: socket writes are not coalesced per turn (slower, still correct)');
+  if (!encodeCommandsWithBuffer(nc)) log.warn('nats.js internals changed: protocol lines are encoded with TextEncoder (slower, still correct)');
   try {
     const jsm = await nc.jetstreamManager({ timeout: JS_API_TIMEOUT_MS });
     if (opts.manageStreams !== false) {
