@@ -34,6 +34,8 @@ interface SupervisorState {
 
 /** The TaskSupervisor's behavior. */
 export function taskSupervisorBehavior(deps: TaskSupervisorDeps): Behavior<SupervisorState, TaskSupervisorMsg> {
+  // Built at the first start (placement exists by then, and its ref outlives its restarts).
+  let taskDeps: TaskDeps | undefined;
   return {
     schema: TaskSupervisorMsgSchema,
     init: () => ({ byTask: new Map(), byChild: new Map() }),
@@ -43,7 +45,8 @@ export function taskSupervisorBehavior(deps: TaskSupervisorDeps): Behavior<Super
           const { dispatch } = msg;
           const taskId = dispatch.spec.task_id;
           const child = `task-${taskId}-${dispatch.attempt}`;
-          ctx.spawn(child, taskBehavior({ ...deps, placement: deps.placement() }, dispatch), { kind: 'temporary' });
+          taskDeps ??= { ...deps, placement: deps.placement() };
+          ctx.spawn(child, taskBehavior(taskDeps, dispatch), { kind: 'temporary' });
           state.byTask.set(taskId, { child, dispatch });
           state.byChild.set(child, taskId);
           return state;
