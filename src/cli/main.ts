@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, redactConfig } from './config.js';
-import { startDrover } from './start.js';
+import { startDrover, type DroverHandle } from './start.js';
 import { runSubmit } from './submit.js';
 import { runCtl } from './ctl.js';
 import { runSim } from './sim.js';
@@ -43,25 +43,43 @@ async function up(argv: string[]): Promise<number> {
   });
   log.info({ config: redactConfig(config), code: CODE }, 'resolved configuration');
   let stopping = false;
-  const drover = await startDrover(config, {
-    logger: log,
-    root: ROOT,
-    onFatal: (path, error) => {
-      log.fatal({ actor: path, err: error }, 'a top-level actor gave up; shutting down');
-      void shutdown(70);
-    },
-  });
-  log.info(
-    { http: drover.httpUrl, nats: drover.natsUrl, node_id: drover.nodeId, pools: drover.pools.map((p) => p.id) },
-    `drover ready: http=${drover.httpUrl} nats=${drover.natsUrl}`,
-  );
+  let drover: DroverHandle | undefined;
+  /** Why a top-level actor gave up while Drover was still starting (e.g. the HTTP port is taken). */
+  let startFailure: string | undefined;
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('shutting down');
+    // Still starting: startDrover fails (or returns) soon, and the code after it stops what started.
+    if (drover === undefined) return;
     await drover.stop();
     process.exit(code);
   }
+  try {
+    drover = await startDrover(config, {
+      logger: log,
+      root: ROOT,
+      onFatal: (path, error) => {
+        log.fatal({ actor: path, err: error }, 'a top-level actor gave up; shutting down');
+        startFailure ??= `${path} gave up: ${error instanceof Error ? error.message : String(error)}`;
+        void shutdown(70);
+      },
+    });
+  } catch (err) {
+    if (startFailure === undefined) throw err;
+    process.stderr.write(`drover: could not start: ${startFailure}\n`);
+    return 70;
+  }
+  if (stopping) {
+    await drover.stop();
+    process.stderr.write(`drover: could not start: ${startFailure ?? 'stopped while starting'}\n`);
+    return 70;
+  }
+  const started = drover;
+  log.info(
+    { http: started.httpUrl, nats: started.natsUrl, node_id: started.nodeId, pools: started.pools.map((p) => p.id) },
+    `drover ready: http=${started.httpUrl} nats=${started.natsUrl}`,
+  );
   process.once('SIGINT', () => void shutdown(0));
   process.once('SIGTERM', () => void shutdown(0));
   return new Promise<number>(() => undefined);
