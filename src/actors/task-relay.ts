@@ -44,10 +44,12 @@ export async function relayTask(a: RelayArgs): Promise<TaskOutcome> {
   // "no token after cancel" rule for tokens still pending when the cancel came in.
   // A scheduled flush runs outside this function: a publish failure there is kept and rethrown here.
   let publishFailure: unknown;
+  let firstBatchOut = false;
   const coalescer = new TokenCoalescer((batch) => {
     if (a.isCanceled() || publishFailure !== undefined) return;
     try {
       events.publish({ type: 'token', task_id: taskId, data: batch.length === 1 ? batch[0]! : { batch } });
+      firstBatchOut = true;
     } catch (err) {
       publishFailure = err;
     }
@@ -74,6 +76,11 @@ export async function relayTask(a: RelayArgs): Promise<TaskOutcome> {
         if (firstTokenAt === undefined) firstTokenAt = clock.now();
         coalescer.push({ t: chunk.text, i: tokens });
         tokens += 1;
+        // The first burst leaves as soon as the engine has nothing more buffered: on a loaded
+        // process the wait for the end of the turn was most of the first token's time from engine
+        // to client. Later bursts keep that wait, because then every relay's publishes share one
+        // NATS write (flushing each burst at once measured ~6 % more CPU at 128 x 50 tok/s).
+        if (chunk.burstEnd === true && !firstBatchOut) coalescer.flush();
       } else if (chunk.finish_reason !== null) {
         finishReason = chunk.finish_reason;
       }

@@ -16,7 +16,16 @@ export interface EngineRequest {
 
 /** What a stream yields: tokens, then exactly one `end` (or it throws an EngineError). */
 export type EngineChunk =
-  | { type: 'token'; text: string }
+  | {
+      type: 'token';
+      text: string;
+      /**
+       * Set on the last token decoded from what the engine has sent so far: the next one waits for
+       * the engine's next write. A consumer that batches tokens flushes here rather than at the end
+       * of the event-loop turn (adapters that cannot tell leave it unset).
+       */
+      burstEnd?: true;
+    }
   | {
       type: 'end';
       finish_reason: string | null;

@@ -225,7 +225,10 @@ export class VllmAdapter implements EngineAdapter {
       try {
         for (let bytes = await call.read(); bytes !== undefined; bytes = await call.read()) {
           idleTimer.refresh();
-          for (const chunk of decoder.feedBytes(bytes)) {
+          const chunks = decoder.feedBytes(bytes);
+          const last = chunks[chunks.length - 1];
+          if (last?.type === 'token' && !call.buffered) last.burstEnd = true;
+          for (const chunk of chunks) {
             // Chunks already decoded must not leak out after a cancel (no token after abort).
             if (signal.aborted) throw new EngineError('aborted', 'the request was aborted', { cause: signal.reason });
             consumerHolds = true;

@@ -129,6 +129,32 @@ describe('vllm adapter - fixtures served byte for byte', () => {
     }
   });
 
+  it('vllm adapter - marks the last token of what the engine has sent so far (burstEnd)', async () => {
+    const events = readFixture('completions_stream_with_usage.sse').toString('utf8').split(/(?<=\n\n)/);
+    let sendRest: () => void = () => undefined;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(events.slice(0, 3).join('')); // three tokens, then nothing until the client has them
+        sendRest = () => res.end(events.slice(3).join(''));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const adapter = new VllmAdapter(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 8 }, { onToken: (n) => n === 3 && sendRest() });
+      expect(result.error).toBeUndefined();
+      expect(result.tokens).toEqual(OPENAI_FIXTURES['completions_stream_with_usage.sse']?.tokens);
+      const tokenChunks = result.chunks.filter((c) => c.type === 'token');
+      expect(tokenChunks[2]).toEqual({ type: 'token', text: ' It', burstEnd: true });
+    } finally {
+      await adapter.close();
+      await stopServer(server);
+    }
+  });
+
   const errorBodies = [
     ['nested', 404, '{"error":{"message":"The model `foo` does not exist.","type":"NotFoundError","param":"model","code":404}}', 'NotFoundError: The model `foo` does not exist.'],
     ['flat', 400, '{"object":"error","message":"max_tokens must be at least 1, got 0.","type":"BadRequestError","param":null,"code":400}', 'BadRequestError: max_tokens must be at least 1, got 0.'],
