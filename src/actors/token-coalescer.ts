@@ -8,7 +8,9 @@
  * token of a turn schedules one shared `setImmediate`, which runs right after the I/O that
  * delivered it: a relay's tokens that arrived together leave as one batch, and the batches of all
  * relays are published back to back, so nats.js writes them to its socket at once. A lone token
- * (an engine at reading speed on an idle process) waits for nothing but the end of the turn.
+ * (an engine at reading speed on an idle process) waits for nothing but the end of the turn; the
+ * relay flushes an attempt's first burst itself as soon as the engine has nothing more buffered,
+ * because on a busy process the end of the turn is time to first token.
  */
 import { MAX_TOKEN_BATCH, type Token } from '../protocols/index.js';
 
