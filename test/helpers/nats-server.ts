@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { connect, type NatsConnection } from 'nats';
 import { beforeEach } from 'vitest';
 import { startEmbeddedNats, type EmbeddedNats, type EmbeddedNatsOptions } from '../../src/transport/index.js';
 
@@ -96,4 +97,19 @@ export async function waitForReconnect(flush: () => Promise<void>, ms = 10_000):
       ),
     ms,
   );
+}
+
+/** Runs `fn` with two plain nats.js connections to `url`, closed afterwards whatever happens. */
+export async function withTwoConnections(url: string, fn: (a: NatsConnection, b: NatsConnection) => Promise<void>): Promise<void> {
+  const a = await connect({ servers: url });
+  const b = await connect({ servers: url }).catch(async (err: unknown) => {
+    await a.close();
+    throw err;
+  });
+  try {
+    await fn(a, b);
+  } finally {
+    await a.close();
+    await b.close();
+  }
 }

@@ -3,10 +3,10 @@
  * TextEncoder, and every kind of message (plain, with headers, requests with a reply subject,
  * multibyte text in subjects, headers and payloads) arrives unchanged.
  */
-import { connect, headers, type NatsConnection } from 'nats';
+import { headers, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeCommandsWithBuffer } from '../../src/transport/command-encoding.js';
-import { printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
+import { printServerOutputOnFailure, startNatsServer, withTwoConnections, type TestNats } from '../helpers/nats-server.js';
 
 let server: TestNats | undefined;
 printServerOutputOnFailure(() => server);
@@ -37,22 +37,15 @@ async function textEncodesFor100Publishes(nc: NatsConnection): Promise<number> {
 
 describe('transport - protocol lines encoded with Buffer.from', () => {
   it('takes TextEncoder off the publish path (without the patch: one encode per message)', async () => {
-    const plain = await connect({ servers: server!.url });
-    const patched = await connect({ servers: server!.url });
-    try {
+    await withTwoConnections(server!.url, async (plain, patched) => {
       expect(encodeCommandsWithBuffer(patched)).toBe(true);
       expect(await textEncodesFor100Publishes(plain)).toBeGreaterThanOrEqual(100);
       expect(await textEncodesFor100Publishes(patched)).toBe(0);
-    } finally {
-      await plain.close();
-      await patched.close();
-    }
+    });
   });
 
   it('delivers plain, header-carrying and request messages unchanged, multibyte text included', async () => {
-    const nc = await connect({ servers: server!.url });
-    const peer = await connect({ servers: server!.url });
-    try {
+    await withTwoConnections(server!.url, async (nc, peer) => {
       encodeCommandsWithBuffer(nc);
       const subject = 'ce.ünïcødé.路由';
       const sub = peer.subscribe(subject, { max: 2 });
@@ -76,9 +69,6 @@ describe('transport - protocol lines encoded with Buffer.from', () => {
       expect(new TextDecoder().decode(reply.data)).toBe('ping ✓');
       expect(reply.headers?.get('X-Note')).toBe('grüße 👋');
       echo.unsubscribe();
-    } finally {
-      await nc.close();
-      await peer.close();
-    }
+    });
   });
 });
