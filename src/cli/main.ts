@@ -46,13 +46,23 @@ async function up(argv: string[]): Promise<number> {
   let drover: DroverHandle | undefined;
   /** Why a top-level actor gave up while Drover was still starting (e.g. the HTTP port is taken). */
   let startFailure: string | undefined;
+  /** Stops what started, or exits anyway after `shutdown_timeout_ms` (with `code`, or 1 for a clean stop that did not finish). */
+  async function stopWithin(handle: DroverHandle, code: number): Promise<void> {
+    const deadline = setTimeout(() => {
+      log.error({ timeout_ms: config.shutdown_timeout_ms }, 'shutdown did not finish in time; exiting without the rest of it');
+      process.exit(code === 0 ? 1 : code);
+    }, config.shutdown_timeout_ms);
+    deadline.unref();
+    await handle.stop();
+    clearTimeout(deadline);
+  }
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('shutting down');
     // Still starting: startDrover fails (or returns) soon, and the code after it stops what started.
     if (drover === undefined) return;
-    await drover.stop();
+    await stopWithin(drover, code);
     process.exit(code);
   }
   try {
@@ -71,17 +81,24 @@ async function up(argv: string[]): Promise<number> {
     return 70;
   }
   if (stopping) {
-    await drover.stop();
+    await stopWithin(drover, 70);
     process.stderr.write(`drover: could not start: ${startFailure ?? 'stopped while starting'}\n`);
     return 70;
   }
+  // Before the ready line, which tells a supervisor that signals are handled from now on. A second
+  // signal (either kind) ends the process at once, without the rest of the stop.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!stopping) return void shutdown(0);
+    log.warn({ signal }, 'second signal: exiting without finishing the shutdown');
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const started = drover;
   log.info(
     { http: started.httpUrl, nats: started.natsUrl, node_id: started.nodeId, pools: started.pools.map((p) => p.id) },
     `drover ready: http=${started.httpUrl} nats=${started.natsUrl}`,
   );
-  process.once('SIGINT', () => void shutdown(0));
-  process.once('SIGTERM', () => void shutdown(0));
   return new Promise<number>(() => undefined);
 }
 

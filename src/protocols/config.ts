@@ -147,6 +147,12 @@ export const DroverConfigSchema = z.object({
   /** Simulated engines run in-process as the static pool `sim` (no hosts, no SSH); off by default. */
   sim: SimEnginesSchema.nullable().default(null),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Longest orderly stop after SIGINT/SIGTERM; past it the process exits anyway (code 1). A stop
+   * waits on NATS (the connection's drain, acknowledged writes), which never ends while the
+   * server is unreachable.
+   */
+  shutdown_timeout_ms: z.number().int().positive().default(10_000),
 });
 export type DroverConfig = z.infer<typeof DroverConfigSchema>;
 export type DroverConfigInput = z.input<typeof DroverConfigSchema>;
