@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { connect, type NatsConnection } from 'nats';
-import { beforeEach } from 'vitest';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { startEmbeddedNats, type EmbeddedNats, type EmbeddedNatsOptions } from '../../src/transport/index.js';
 
 /** A test server; `stop()` also removes its temp store. */
@@ -112,4 +112,23 @@ export async function withTwoConnections(url: string, fn: (a: NatsConnection, b:
     await a.close();
     await b.close();
   }
+}
+
+/**
+ * The usual setup of a test file that needs one server: started before its tests, stopped after
+ * them, its output printed when one fails. Returns a getter for it (call it inside tests).
+ */
+export function useNatsServer(): () => TestNats {
+  let server: TestNats | undefined;
+  printServerOutputOnFailure(() => server);
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (server === undefined) throw new Error('the nats-server of this file is not started');
+    return server;
+  };
 }

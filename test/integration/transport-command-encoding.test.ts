@@ -4,19 +4,12 @@
  * multibyte text in subjects, headers and payloads) arrives unchanged.
  */
 import { headers, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeCommandsWithBuffer } from '../../src/transport/command-encoding.js';
-import { printServerOutputOnFailure, startNatsServer, withTwoConnections, type TestNats } from '../helpers/nats-server.js';
+import { useNatsServer, withTwoConnections } from '../helpers/nats-server.js';
 
-let server: TestNats | undefined;
-printServerOutputOnFailure(() => server);
+const server = useNatsServer();
 
-beforeAll(async () => {
-  server = await startNatsServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 afterEach(() => {
   vi.restoreAllMocks();
 });
@@ -37,7 +30,7 @@ async function textEncodesFor100Publishes(nc: NatsConnection): Promise<number> {
 
 describe('transport - protocol lines encoded with Buffer.from', () => {
   it('takes TextEncoder off the publish path (without the patch: one encode per message)', async () => {
-    await withTwoConnections(server!.url, async (plain, patched) => {
+    await withTwoConnections(server().url, async (plain, patched) => {
       expect(encodeCommandsWithBuffer(patched)).toBe(true);
       expect(await textEncodesFor100Publishes(plain)).toBeGreaterThanOrEqual(100);
       expect(await textEncodesFor100Publishes(patched)).toBe(0);
@@ -45,7 +38,7 @@ describe('transport - protocol lines encoded with Buffer.from', () => {
   });
 
   it('delivers plain, header-carrying and request messages unchanged, multibyte text included', async () => {
-    await withTwoConnections(server!.url, async (nc, peer) => {
+    await withTwoConnections(server().url, async (nc, peer) => {
       encodeCommandsWithBuffer(nc);
       const subject = 'ce.ünïcødé.路由';
       const sub = peer.subscribe(subject, { max: 2 });

@@ -4,19 +4,11 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { coalesceWritesPerTurn } from '../../src/transport/write-coalescing.js';
-import { printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
+import { useNatsServer } from '../helpers/nats-server.js';
 
-let server: TestNats | undefined;
-printServerOutputOnFailure(() => server);
-
-beforeAll(async () => {
-  server = await startNatsServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const server = useNatsServer();
 
 /** Counts the writes nats.js makes on its socket (reaches into the transport, as the patch does). */
 function countWrites(nc: NatsConnection): () => number {
@@ -51,8 +43,8 @@ async function receive(nc: NatsConnection, subject: string, n: number): Promise<
 
 describe('transport - NATS writes coalesced per turn', () => {
   it('publishes from 50 callbacks of one turn go out in one write, in order', async () => {
-    const nc = await connect({ servers: server!.url });
-    const reader = await connect({ servers: server!.url });
+    const nc = await connect({ servers: server().url });
+    const reader = await connect({ servers: server().url });
     try {
       expect(coalesceWritesPerTurn(nc)).toBe(true);
       const { done } = await receive(reader, 'wc.patched', 50);
@@ -71,7 +63,7 @@ describe('transport - NATS writes coalesced per turn', () => {
   });
 
   it('without the patch the same publishes take one write each (what the patch is for)', async () => {
-    const nc = await connect({ servers: server!.url });
+    const nc = await connect({ servers: server().url });
     try {
       await nc.flush();
       const writes = countWrites(nc);
@@ -84,8 +76,8 @@ describe('transport - NATS writes coalesced per turn', () => {
   });
 
   it('a burst past the pending limit is written at once, and flush() loses nothing', async () => {
-    const nc = await connect({ servers: server!.url });
-    const reader = await connect({ servers: server!.url });
+    const nc = await connect({ servers: server().url });
+    const reader = await connect({ servers: server().url });
     try {
       coalesceWritesPerTurn(nc);
       const { done } = await receive(reader, 'wc.big', 200);
