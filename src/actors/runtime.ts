@@ -11,8 +11,9 @@
  * pitfalls (handler return value becomes state, silent drops to stopped actors, console.log +
  * stop as the default crash policy) are contained here, and replacing it means rewriting one file.
  * nact provides the actor tree and the turn-yielding drain signal (each cell keeps its own inbox,
- * see `Cell.post`); every handler given to nact catches its own errors, so nact's supervision never runs, and nact actors get unique internal names (ours may
- * contain characters nact rejects, and a name is reusable as soon as its actor stopped).
+ * see `Cell.post`); every handler given to nact catches its own errors, so nact's supervision
+ * never runs, and nact actors get unique internal names (ours may contain characters nact
+ * rejects, and a name is reusable as soon as its actor stopped).
  */
 import { dispatch, spawn as nactSpawn, start as nactStart, stop as nactStop } from 'nact';
 import type { Ref } from 'nact';

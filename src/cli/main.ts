@@ -51,8 +51,7 @@ async function up(argv: string[]): Promise<number> {
     const deadline = setTimeout(() => {
       log.error({ timeout_ms: config.shutdown_timeout_ms }, 'shutdown did not finish in time; exiting without the rest of it');
       process.exit(code === 0 ? 1 : code);
-    }, config.shutdown_timeout_ms);
-    deadline.unref();
+    }, config.shutdown_timeout_ms); // not unref'd: a stop stuck on a promise alone must not end as exit 0
     await handle.stop();
     clearTimeout(deadline);
   }
