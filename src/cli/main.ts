@@ -93,10 +93,9 @@ async function up(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const started = drover;
   log.info(
-    { http: started.httpUrl, nats: started.natsUrl, node_id: started.nodeId, pools: started.pools.map((p) => p.id) },
-    `drover ready: http=${started.httpUrl} nats=${started.natsUrl}`,
+    { http: drover.httpUrl, nats: drover.natsUrl, node_id: drover.nodeId, pools: drover.pools.map((p) => p.id) },
+    `drover ready: http=${drover.httpUrl} nats=${drover.natsUrl}`,
   );
   return new Promise<number>(() => undefined);
 }
