@@ -69,7 +69,7 @@ export class MockAdapter implements EngineAdapter {
     return { live: true, healthy: true, load: await this.load() };
   }
 
-  async *stream(req: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk> {
+  async *stream(req: EngineRequest, signal: AbortSignal): AsyncGenerator<readonly EngineChunk[]> {
     this.started++;
     this.running++;
     try {
@@ -89,15 +89,17 @@ export class MockAdapter implements EngineAdapter {
           const kind = this.options.failAfterTokensKind ?? 'disconnected';
           throw new EngineError(kind, `mock failure after ${i} tokens (${kind})`);
         }
-        yield { type: 'token', text: tokens[i] ?? '' };
+        yield [{ type: 'token', text: tokens[i] ?? '' }];
         throwIfAborted(signal);
       }
       const promptTokens = req.prompt.split(/\s+/).filter((word) => word.length > 0).length;
-      yield {
-        type: 'end',
-        finish_reason: tokens.length >= req.max_tokens ? 'length' : 'stop',
-        usage: { prompt_tokens: Math.max(1, promptTokens), completion_tokens: tokens.length },
-      };
+      yield [
+        {
+          type: 'end',
+          finish_reason: tokens.length >= req.max_tokens ? 'length' : 'stop',
+          usage: { prompt_tokens: Math.max(1, promptTokens), completion_tokens: tokens.length },
+        },
+      ];
     } finally {
       this.running--;
     }

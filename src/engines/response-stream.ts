@@ -38,15 +38,15 @@ export class ResponseStream implements Dispatcher.DispatchHandler {
     }
   }
 
-  /**
-   * The next piece of the body, in order; undefined once it ended. Pieces that arrived before a
-   * failure are handed out first, then the failure is thrown.
-   */
   /** True when a {@link read} would return data without waiting for the engine. */
   get buffered(): boolean {
     return this.chunks.length > 0;
   }
 
+  /**
+   * The next piece of the body, in order; undefined once it ended. Pieces that arrived before a
+   * failure are handed out first, then the failure is thrown.
+   */
   async read(): Promise<Buffer | undefined> {
     while (this.chunks.length === 0) {
       if (this.failure !== undefined) throw this.failure;

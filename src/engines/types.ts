@@ -14,7 +14,7 @@ export interface EngineRequest {
   seed?: number;
 }
 
-/** What a stream yields: tokens, then exactly one `end` (or it throws an EngineError). */
+/** What a stream carries: tokens, then exactly one `end` (or it throws an EngineError). */
 export type EngineChunk =
   | {
       type: 'token';
@@ -22,7 +22,8 @@ export type EngineChunk =
       /**
        * Set on the last token decoded from what the engine has sent so far: the next one waits for
        * the engine's next write. A consumer that batches tokens flushes here rather than at the end
-       * of the event-loop turn (adapters that cannot tell leave it unset).
+       * of the event-loop turn (adapters that cannot tell leave it unset). A step of a stream can
+       * end without it: the rest of the engine's write is still being read.
        */
       burstEnd?: true;
     }
@@ -98,10 +99,12 @@ export interface EngineAdapter {
    */
   check(signal?: AbortSignal): Promise<EngineCheck>;
   /**
-   * Streams one generation. Yields tokens then one `end`; throws EngineError on failure. Aborting
-   * `signal` closes the upstream request promptly and ends the iteration with kind `aborted`.
+   * Streams one generation: tokens then one `end`, in steps of what arrived together (one
+   * non-empty array per read of the engine's response, so a fast engine costs one iteration per
+   * read rather than per token). Throws EngineError on failure. Aborting `signal` closes the
+   * upstream request promptly and ends the iteration with kind `aborted`.
    */
-  stream(req: EngineRequest, signal: AbortSignal, opts?: { idleTimeoutMs?: number }): AsyncIterable<EngineChunk>;
+  stream(req: EngineRequest, signal: AbortSignal, opts?: { idleTimeoutMs?: number }): AsyncIterable<readonly EngineChunk[]>;
   /** Releases connection pools. */
   close(): Promise<void>;
 }

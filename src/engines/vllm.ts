@@ -173,7 +173,7 @@ export class VllmAdapter implements EngineAdapter {
     return this.checkClient;
   }
 
-  async *stream(req: EngineRequest, signal: AbortSignal, opts: { idleTimeoutMs?: number } = {}): AsyncGenerator<EngineChunk> {
+  async *stream(req: EngineRequest, signal: AbortSignal, opts: { idleTimeoutMs?: number } = {}): AsyncGenerator<readonly EngineChunk[]> {
     if (signal.aborted) throw new EngineError('aborted', 'aborted before the request was sent', { cause: signal.reason });
     const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     const call = new ResponseStream();
@@ -227,12 +227,12 @@ export class VllmAdapter implements EngineAdapter {
           idleTimer.refresh();
           const chunks = decoder.feedBytes(bytes);
           const last = chunks[chunks.length - 1];
-          if (last?.type === 'token' && !call.buffered) last.burstEnd = true;
-          for (const chunk of chunks) {
+          if (last !== undefined) {
+            if (last.type === 'token' && !call.buffered) last.burstEnd = true;
             // Chunks already decoded must not leak out after a cancel (no token after abort).
             if (signal.aborted) throw new EngineError('aborted', 'the request was aborted', { cause: signal.reason });
             consumerHolds = true;
-            yield chunk;
+            yield chunks;
             consumerHolds = false;
             idleTimer.refresh();
           }

@@ -58,7 +58,7 @@ export class ScriptedEngine implements EngineAdapter {
     return { live: true, healthy: true, load: this.load_ };
   }
 
-  stream(): AsyncIterable<EngineChunk> {
+  stream(): AsyncIterable<readonly EngineChunk[]> {
     throw new Error('not used');
   }
 

@@ -16,23 +16,27 @@ async function collect(
   adapter: VllmAdapter,
   req: EngineRequest,
   opts: { signal?: AbortSignal; idleTimeoutMs?: number; onToken?: (count: number) => void } = {},
-): Promise<{ chunks: EngineChunk[]; tokens: string[]; error: EngineError | undefined }> {
+): Promise<{ steps: EngineChunk[][]; chunks: EngineChunk[]; tokens: string[]; error: EngineError | undefined }> {
+  const steps: EngineChunk[][] = [];
   const chunks: EngineChunk[] = [];
   const tokens: string[] = [];
   try {
     const streamOpts = opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs };
-    for await (const chunk of adapter.stream(req, opts.signal ?? new AbortController().signal, streamOpts)) {
-      chunks.push(chunk);
-      if (chunk.type === 'token') {
-        tokens.push(chunk.text);
-        opts.onToken?.(tokens.length);
+    for await (const step of adapter.stream(req, opts.signal ?? new AbortController().signal, streamOpts)) {
+      steps.push([...step]);
+      for (const chunk of step) {
+        chunks.push(chunk);
+        if (chunk.type === 'token') {
+          tokens.push(chunk.text);
+          opts.onToken?.(tokens.length);
+        }
       }
     }
   } catch (error) {
     if (!(error instanceof EngineError)) throw error;
-    return { chunks, tokens, error };
+    return { steps, chunks, tokens, error };
   }
-  return { chunks, tokens, error: undefined };
+  return { steps, chunks, tokens, error: undefined };
 }
 
 /** A server that answers every request with a fixed status and body bytes. */
@@ -47,6 +51,26 @@ async function startBytesServer(status: number, body: Buffer | string, contentTy
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+/**
+ * A server that streams the usage fixture in two writes: its first `firstEvents` events at once, the
+ * rest when the test calls `sendRest`.
+ */
+async function startTwoWriteServer(firstEvents: number): Promise<{ url: string; server: Server; sendRest: () => void }> {
+  const events = readFixture('completions_stream_with_usage.sse').toString('utf8').split(/(?<=\n\n)/);
+  let sendRest: () => void = () => undefined;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(events.slice(0, firstEvents).join(''));
+      sendRest = () => res.end(events.slice(firstEvents).join(''));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, sendRest: () => sendRest() };
 }
 
 async function stopServer(server: Server): Promise<void> {
@@ -115,13 +139,19 @@ describe('vllm adapter - fixtures served byte for byte', () => {
     }
   });
 
-  it('vllm adapter - no token after abort, even when later tokens arrived in the same read', async () => {
-    const { url, server } = await startBytesServer(200, readFixture('completions_stream_with_usage.sse'));
+  it('vllm adapter - no token after abort: the engine\'s next write is not handed out', async () => {
+    const { url, server, sendRest } = await startTwoWriteServer(3);
     const adapter = new VllmAdapter(url);
     try {
       const controller = new AbortController();
-      const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 8 }, { signal: controller.signal, onToken: () => controller.abort() });
-      expect(result.tokens).toEqual([' Paris']);
+      const onToken = (n: number): void => {
+        if (n !== 1) return;
+        sendRest();
+        controller.abort();
+      };
+      const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 8 }, { signal: controller.signal, onToken });
+      // The step being handled when the abort came is the consumer's; nothing after it is.
+      expect(result.tokens).toEqual([' Paris', '.', ' It']);
       expect(result.error?.kind).toBe('aborted');
     } finally {
       await adapter.close();
@@ -129,26 +159,19 @@ describe('vllm adapter - fixtures served byte for byte', () => {
     }
   });
 
-  it('vllm adapter - marks the last token of what the engine has sent so far (burstEnd)', async () => {
-    const events = readFixture('completions_stream_with_usage.sse').toString('utf8').split(/(?<=\n\n)/);
-    let sendRest: () => void = () => undefined;
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write(events.slice(0, 3).join('')); // three tokens, then nothing until the client has them
-        sendRest = () => res.end(events.slice(3).join(''));
-      });
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const adapter = new VllmAdapter(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  it('vllm adapter - what the engine sent in one write is one step, its last token marked burstEnd', async () => {
+    const { url, server, sendRest } = await startTwoWriteServer(3);
+    const adapter = new VllmAdapter(url);
     try {
       const result = await collect(adapter, { model: MODEL, prompt: 'x', max_tokens: 8 }, { onToken: (n) => n === 3 && sendRest() });
       expect(result.error).toBeUndefined();
       expect(result.tokens).toEqual(OPENAI_FIXTURES['completions_stream_with_usage.sse']?.tokens);
-      const tokenChunks = result.chunks.filter((c) => c.type === 'token');
-      expect(tokenChunks[2]).toEqual({ type: 'token', text: ' It', burstEnd: true });
+      expect(result.steps[0]).toEqual([
+        { type: 'token', text: ' Paris' },
+        { type: 'token', text: '.' },
+        { type: 'token', text: ' It', burstEnd: true },
+      ]);
+      expect(result.steps.every((step) => step.length > 0)).toBe(true);
     } finally {
       await adapter.close();
       await stopServer(server);
@@ -359,9 +382,9 @@ describe('vllm adapter - against the simulated engine', () => {
   it('vllm adapter - a slow consumer is not an idle engine', async () => {
     const result = await (async () => {
       const tokens: string[] = [];
-      for await (const chunk of adapter.stream({ model: MODEL, prompt: 'x', max_tokens: 3 }, new AbortController().signal, { idleTimeoutMs: 50 })) {
-        if (chunk.type === 'token') tokens.push(chunk.text);
-        // Hold each chunk longer than the idle window.
+      for await (const step of adapter.stream({ model: MODEL, prompt: 'x', max_tokens: 3 }, new AbortController().signal, { idleTimeoutMs: 50 })) {
+        for (const chunk of step) if (chunk.type === 'token') tokens.push(chunk.text);
+        // Hold each step longer than the idle window.
         await new Promise((resolve) => setTimeout(resolve, 120));
       }
       return tokens;
@@ -530,7 +553,7 @@ describe('vllm adapter - the connections of a routine check', () => {
     const adapter = new VllmAdapter(url, { pooledCheckWithinMs: 60_000, dispatcher: pool });
     try {
       const chunks = [];
-      for await (const chunk of adapter.stream({ model: MODEL, prompt: 'p', max_tokens: 1 }, new AbortController().signal)) chunks.push(chunk.type);
+      for await (const step of adapter.stream({ model: MODEL, prompt: 'p', max_tokens: 1 }, new AbortController().signal)) chunks.push(...step.map((chunk) => chunk.type));
       expect(chunks).toEqual(['token', 'end']);
       expect(await adapter.check()).toMatchObject({ healthy: true, load: { running: 1 } });
       expect((await adapter.health()).ready).toBe(true);

@@ -24,14 +24,12 @@ const dispatch: TaskDispatch = {
 /** An engine that yields `bursts` one after the other within one turn, marking each burst's end if `marks`. */
 function engineWithBursts(bursts: string[][], marks: boolean): EngineAdapter {
   return {
-    async *stream(): AsyncGenerator<EngineChunk> {
+    async *stream(): AsyncGenerator<readonly EngineChunk[]> {
       for (const burst of bursts) {
-        for (const [k, text] of burst.entries()) {
-          yield marks && k === burst.length - 1 ? { type: 'token', text, burstEnd: true } : { type: 'token', text };
-        }
+        yield burst.map((text, k): EngineChunk => (marks && k === burst.length - 1 ? { type: 'token', text, burstEnd: true } : { type: 'token', text }));
         await Promise.resolve(); // the next read, still in the same turn
       }
-      yield { type: 'end', finish_reason: 'length' };
+      yield [{ type: 'end', finish_reason: 'length' }];
     },
   } as unknown as EngineAdapter;
 }

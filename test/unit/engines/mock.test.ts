@@ -4,9 +4,11 @@ import { EngineError, MockAdapter, VllmAdapter, createEngineAdapter, type Engine
 async function run(adapter: MockAdapter, maxTokens: number, signal = new AbortController().signal, onToken?: () => void): Promise<{ chunks: EngineChunk[]; error?: EngineError }> {
   const chunks: EngineChunk[] = [];
   try {
-    for await (const chunk of adapter.stream({ model: 'm', prompt: 'two words', max_tokens: maxTokens }, signal)) {
-      chunks.push(chunk);
-      if (chunk.type === 'token') onToken?.();
+    for await (const step of adapter.stream({ model: 'm', prompt: 'two words', max_tokens: maxTokens }, signal)) {
+      for (const chunk of step) {
+        chunks.push(chunk);
+        if (chunk.type === 'token') onToken?.();
+      }
     }
   } catch (error) {
     if (error instanceof EngineError) return { chunks, error };
