@@ -3,7 +3,7 @@
  * is `0`, token `i` is `i+1`, and the terminal event is `end`. Every copy of a task's events agrees
  * on them, so `Last-Event-ID` names exactly the last thing a client saw, whichever process served it.
  */
-import { END_POSITION, positionOf, tokenPosition, tokensOf, type TaskEvent } from '../protocols/index.js';
+import { END_POSITION, positionOf, tokenPosition, tokensOf, type TaskEvent, type Token } from '../protocols/index.js';
 
 /** The id of a terminal event. */
 const END_ID = 'end';
@@ -36,11 +36,20 @@ export class EventFormatter {
       const at = positionOf(event);
       return frame(at === undefined ? undefined : idOf(at), event.type, event.data);
     }
-    if (!('batch' in event.data)) return frame(String(tokenPosition(event.data)), 'token', event.data);
+    if (!('batch' in event.data)) return tokenFrame(event.data);
     const tokens = tokensOf(event.data);
     if (this.batched) return frame(String(tokenPosition(tokens[tokens.length - 1]!)), 'token', event.data);
     let text = '';
-    for (const token of tokens) text += frame(String(tokenPosition(token)), 'token', token);
+    for (const token of tokens) text += tokenFrame(token);
     return text;
   }
+}
+
+/**
+ * `frame(position, 'token', token)` for a parsed token (exactly `{t, i}`), with only the text
+ * through `JSON.stringify`: the generic frame's line was 1.9 % of the process at full engine speed
+ * (line-level profile of the build, bench relay at 128 streams).
+ */
+function tokenFrame(token: Token): string {
+  return `id: ${tokenPosition(token)}\nevent: token\ndata: {"t":${JSON.stringify(token.t)},"i":${token.i}}\n\n`;
 }

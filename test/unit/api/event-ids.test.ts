@@ -35,6 +35,16 @@ describe('event ids', () => {
     expect(f.format({ type: 'metrics', task_id: 't', data: { queue_depth: 1 } })).toBe('event: metrics\ndata: {"queue_depth":1}\n\n');
   });
 
+  it('a token frame carries exactly JSON.stringify of the token, whatever its text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.nat({ max: 1_000_000 }), (t, i) => {
+        const expected = `id: ${i + 1}\nevent: token\ndata: ${JSON.stringify({ t, i })}\n\n`;
+        expect(new EventFormatter(false).format({ type: 'token', task_id: 'x', data: { t, i } })).toBe(expected);
+        expect(new EventFormatter(false).format(batchOf([{ t, i }, { t, i: i + 1 }]))).toBe(expected + `id: ${i + 2}\nevent: token\ndata: ${JSON.stringify({ t, i: i + 1 })}\n\n`);
+      }),
+    );
+  });
+
   it('a batch is a frame per token, or one frame at its last token with ?batch=true', () => {
     expect(frames(new EventFormatter(false).format(batchOf(tokens(4, 3))))).toEqual([
       ['5', { t: 'w4', i: 4 }],

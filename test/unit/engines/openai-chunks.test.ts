@@ -227,6 +227,15 @@ describe('openai chunks - the vLLM token-line fast path', () => {
     expect(readVllmTokenText(line.replace('"id":"c"', '"id":"c\\"d"'))).toBeUndefined();
     expect(readVllmTokenText(line.replace('"text":"a"', '"text":"\\x"'))).toBeUndefined();
   });
+
+  it('unescapes a text literal only when it holds an escape; a raw control character is left to the general path (which refuses it)', () => {
+    const line = (literal: string): string =>
+      `{"id":"c","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":${literal},"logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}`;
+    expect(readVllmTokenText(line('" café 日本"'))).toMatchObject({ text: ' café 日本' });
+    expect(readVllmTokenText(line('"a\\"b\\nc"'))).toMatchObject({ text: 'a"b\nc' });
+    expect(readVllmTokenText(line('"a\tb"'))).toBeUndefined();
+    expect(() => parseOpenAiStreamData(line('"a\tb"'))).toThrow(/unparsable stream event/);
+  });
 });
 
 describe('openai stream - bytes as they come off the socket', () => {
