@@ -15,16 +15,15 @@ import {
 } from '../../src/protocols/index.js';
 import { connectTransport, type ServiceHandle, type Transport } from '../../src/transport/index.js';
 import { FAILED_HOST, openOpsStores, resetOps, startTestOpsService, type OpsStores } from '../helpers/ops-fixtures.js';
-import { captureLogs, printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
+import { captureLogs, useNatsServer } from '../helpers/nats-server.js';
 
 const DROVER = resolve(fileURLToPath(import.meta.url), '../../../bin/drover');
 
-let server: TestNats | undefined;
+const server = useNatsServer();
 let transport: Transport;
 let stores: OpsStores;
 let ops: ServiceHandle;
 const logs = captureLogs();
-printServerOutputOnFailure(() => server);
 
 /** What one ctl run printed and how it exited. */
 interface Run {
@@ -42,7 +41,7 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** Runs `bin/drover ctl ARGS` as a child process, against the test server unless `nats` is false. */
 function spawnCtl(args: string[], opts: { env?: Record<string, string>; nats?: boolean } = {}): Promise<Run> {
-  const argv = ['ctl', ...args, ...(opts.nats === false ? [] : ['--nats', server!.url])];
+  const argv = ['ctl', ...args, ...(opts.nats === false ? [] : ['--nats', server().url])];
   const child = spawn(DROVER, argv, { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -57,7 +56,7 @@ function spawnCtl(args: string[], opts: { env?: Record<string, string>; nats?: b
 /** Runs `runCtl` in this process (same code path, without the start-up cost of a child). */
 async function ctl(args: string[], opts: { nats?: boolean } = {}): Promise<Run> {
   const run: Run = { code: null, stdout: '', stderr: '' };
-  run.code = await runCtl([...args, ...(opts.nats === false ? [] : ['--nats', server!.url])], {
+  run.code = await runCtl([...args, ...(opts.nats === false ? [] : ['--nats', server().url])], {
     out: { write: (s: string) => (run.stdout += s) },
     err: { write: (s: string) => (run.stderr += s) },
     env: cleanEnv(),
@@ -73,8 +72,7 @@ function json(run: Run): unknown {
 }
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  transport = await connectTransport({ url: server.url, name: 'ctl-test', logger: logs.logger });
+  transport = await connectTransport({ url: server().url, name: 'ctl-test', logger: logs.logger });
   stores = await openOpsStores(transport);
   ops = await startTestOpsService(transport, stores, logs.logger);
 });
@@ -82,7 +80,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await ops?.stop();
   await transport?.close();
-  await server?.stop();
 });
 
 beforeEach(async () => {
@@ -114,7 +111,7 @@ describe('drover ctl - bin/drover as a child process', () => {
   it('sets and gets the strictness (finding NATS through DROVER_NATS_URL)', async () => {
     const set = StrictnessReplySchema.parse(json(await spawnCtl(['strictness', 'set', 'balanced', '--json'], { env: { DROVER_OPERATOR: 'dave' } })));
     expect(set).toMatchObject({ strictness: 'balanced', previous: 'strict', source: 'kv', updated_by: 'dave' });
-    const got = StrictnessReplySchema.parse(json(await spawnCtl(['strictness', 'get', '--json'], { nats: false, env: { DROVER_NATS_URL: server!.url } })));
+    const got = StrictnessReplySchema.parse(json(await spawnCtl(['strictness', 'get', '--json'], { nats: false, env: { DROVER_NATS_URL: server().url } })));
     expect(got).toMatchObject({ strictness: 'balanced', source: 'kv', updated_by: 'dave' });
   });
 
@@ -195,7 +192,7 @@ describe('drover ctl - usage and connection errors', () => {
     await ops.stop();
     try {
       const nobody = await ctl(['pools', 'ls']);
-      expect(nobody).toMatchObject({ code: 1, stderr: `POOL_UNAVAILABLE: no drover-ops service answers at ${server!.url} (is a Drover process connected?)\n` });
+      expect(nobody).toMatchObject({ code: 1, stderr: `POOL_UNAVAILABLE: no drover-ops service answers at ${server().url} (is a Drover process connected?)\n` });
     } finally {
       ops = await startTestOpsService(transport, stores, logs.logger);
     }

@@ -20,15 +20,14 @@ import {
 } from '../../src/protocols/index.js';
 import { connectTransport, endpoint, type ServiceHandle, type Transport } from '../../src/transport/index.js';
 import { ALPHA_SPEC, FAILED_HOST, OPS_NOW, READY_HOST, openOpsStores, resetOps, startTestOpsService, type OpsStores } from '../helpers/ops-fixtures.js';
-import { captureLogs, LOG_LEVEL, printServerOutputOnFailure, startNatsServer, waitFor, type TestNats } from '../helpers/nats-server.js';
+import { captureLogs, LOG_LEVEL, useNatsServer, waitFor } from '../helpers/nats-server.js';
 
-let server: TestNats | undefined;
+const server = useNatsServer();
 let transport: Transport;
 let raw: NatsConnection;
 let stores: OpsStores;
 let ops: ServiceHandle;
 const logs = captureLogs();
-printServerOutputOnFailure(() => server);
 
 const text = new TextEncoder();
 const untext = new TextDecoder();
@@ -57,9 +56,8 @@ async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<DroverE
 }
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  transport = await connectTransport({ url: server.url, name: 'ops-test', logger: logs.logger });
-  raw = await connect({ servers: server.url });
+  transport = await connectTransport({ url: server().url, name: 'ops-test', logger: logs.logger });
+  raw = await connect({ servers: server().url });
   stores = await openOpsStores(transport);
   ops = await startTestOpsService(transport, stores, logs.logger);
 });
@@ -68,7 +66,6 @@ afterAll(async () => {
   await raw?.close();
   await ops?.stop();
   await transport?.close();
-  await server?.stop();
 });
 
 beforeEach(async () => {

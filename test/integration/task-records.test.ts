@@ -6,23 +6,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskRecordWriter } from '../../src/actors/task-records.js';
 import { TaskRecordSchema, type TaskRecord } from '../../src/protocols/index.js';
 import { connectTransport, type KvStore, type Transport } from '../../src/transport/index.js';
-import { captureLogs, printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
+import { captureLogs, useNatsServer } from '../helpers/nats-server.js';
 
-let server: TestNats | undefined;
+const server = useNatsServer();
 let transport: Transport;
 let kv: KvStore<TaskRecord>;
 const logs = captureLogs();
-printServerOutputOnFailure(() => server);
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  transport = await connectTransport({ url: server.url, name: 'records-test', logger: logs.logger });
+  transport = await connectTransport({ url: server().url, name: 'records-test', logger: logs.logger });
   kv = await transport.kv('test_records', TaskRecordSchema);
 });
 
 afterAll(async () => {
   await transport?.close();
-  await server?.stop();
 });
 
 function recordOf(taskId: string): TaskRecord {

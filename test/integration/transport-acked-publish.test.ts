@@ -7,17 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckedPublisher, JetStreamPublishError } from '../../src/transport/acked-publish.js';
 import { NoRespondersError, ReplyInbox, ReplyTimeoutError } from '../../src/transport/reply-inbox.js';
 import { isRevisionConflict } from '../../src/transport/kv.js';
-import { printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
+import { useNatsServer } from '../helpers/nats-server.js';
 
-let server: TestNats | undefined;
+const server = useNatsServer();
 let nc: NatsConnection;
 let inbox: ReplyInbox;
 let acked: AckedPublisher;
-printServerOutputOnFailure(() => server);
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  nc = await connect({ servers: server().url });
   const jsm = await nc.jetstreamManager();
   await jsm.streams.add({ name: 'ACKED', subjects: ['acked.>'] });
   inbox = new ReplyInbox(nc);
@@ -27,7 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   inbox?.close();
   await nc?.close();
-  await server?.stop();
 });
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -3,16 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DroverError, ErrorEnvelopeSchema, decode, encode } from '../../src/protocols/index.js';
 import { connectTransport, type Transport } from '../../src/transport/index.js';
-import { captureLogs, LOG_LEVEL, printServerOutputOnFailure, startNatsServer, waitFor, type TestNats } from '../helpers/nats-server.js';
+import { captureLogs, LOG_LEVEL, useNatsServer, waitFor } from '../helpers/nats-server.js';
 
 const EchoReq = z.object({ text: z.string(), n: z.number().int() });
 const EchoRes = z.object({ echoed: z.string(), n: z.number().int() });
 
-let server: TestNats | undefined;
+const server = useNatsServer();
 let transport: Transport;
 let raw: NatsConnection;
 const logs = captureLogs();
-printServerOutputOnFailure(() => server);
 
 /** A promise with its resolve function, to hold a handler until the test lets it go. */
 function gate(): { promise: Promise<void>; open: () => void } {
@@ -22,15 +21,13 @@ function gate(): { promise: Promise<void>; open: () => void } {
 }
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  transport = await connectTransport({ url: server.url, name: 'bus-test', logger: logs.logger });
-  raw = await connect({ servers: server.url });
+  transport = await connectTransport({ url: server().url, name: 'bus-test', logger: logs.logger });
+  raw = await connect({ servers: server().url });
 });
 
 afterAll(async () => {
   await raw?.close();
   await transport?.close();
-  await server?.stop();
 });
 
 describe('transport bus - request/reply', () => {

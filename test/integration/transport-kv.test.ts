@@ -2,27 +2,24 @@ import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { connectTransport, type KvStore, type Transport } from '../../src/transport/index.js';
-import { captureLogs, LOG_LEVEL, printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
+import { captureLogs, LOG_LEVEL, useNatsServer } from '../helpers/nats-server.js';
 
 const Rec = z.object({ owner: z.string(), n: z.number().int() });
 type Rec = z.infer<typeof Rec>;
 
-let server: TestNats | undefined;
+const server = useNatsServer();
 let transport: Transport;
 let raw: NatsConnection;
 const logs = captureLogs();
-printServerOutputOnFailure(() => server);
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  transport = await connectTransport({ url: server.url, name: 'kv-test', logger: logs.logger });
-  raw = await connect({ servers: server.url });
+  transport = await connectTransport({ url: server().url, name: 'kv-test', logger: logs.logger });
+  raw = await connect({ servers: server().url });
 });
 
 afterAll(async () => {
   await raw?.close();
   await transport?.close();
-  await server?.stop();
 });
 
 describe('transport kv - compare-and-set', () => {

@@ -5,21 +5,18 @@
 import { connect, ErrorCode, NatsError, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { settleAnsweredRequestsQuietly } from '../../src/transport/request-settle.js';
-import { printServerOutputOnFailure, startNatsServer, type TestNats } from '../helpers/nats-server.js';
+import { useNatsServer } from '../helpers/nats-server.js';
 
-let server: TestNats | undefined;
+const server = useNatsServer();
 let nc: NatsConnection;
-printServerOutputOnFailure(() => server);
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url, noAsyncTraces: true });
+  nc = await connect({ servers: server().url, noAsyncTraces: true });
   nc.subscribe('echo', { callback: (_err, m) => m.respond(m.data) });
   await nc.flush();
 });
 afterAll(async () => {
   await nc?.close();
-  await server?.stop();
 });
 
 /** Requests waiting for an answer in the connection's inbox multiplexer (nats.js internals). */
