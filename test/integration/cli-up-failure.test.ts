@@ -94,7 +94,7 @@ describe('drover up - a stop that cannot finish', () => {
     const { drover, cleanup } = await droverWithFrozenNats(1_000);
     try {
       drover.child.kill('SIGINT');
-      expect(await drover.exited).toBe(1);
+      expect(await drover.exited, drover.output()).toBe(1);
       expect(drover.output()).toContain('shutdown did not finish in time');
     } finally {
       await cleanup();
@@ -107,7 +107,7 @@ describe('drover up - a stop that cannot finish', () => {
       drover.child.kill('SIGINT');
       await expect.poll(() => drover.output().includes('shutting down'), { timeout: 10_000 }).toBe(true);
       drover.child.kill('SIGTERM');
-      expect(await drover.exited).toBe(130);
+      expect(await drover.exited, drover.output()).toBe(130);
       expect(drover.output()).toContain('second signal');
     } finally {
       await cleanup();

@@ -3,8 +3,9 @@
  * reject), or evicts the oldest batch task to admit newer work (policy drop-lru).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from 'nats';
 import { request } from 'undici';
-import { DEFAULT_MODEL, KV_BUCKETS, TaskRecordSchema, type TaskRecord } from '../../src/protocols/index.js';
+import { DEFAULT_MODEL, KV_BUCKETS, STREAMS, subjects, TaskRecordSchema, type TaskRecord } from '../../src/protocols/index.js';
 import type { KvStore } from '../../src/transport/index.js';
 import { startTestDrover, type TestDrover } from '../helpers/drover.js';
 import { getJson, postJson, readSse } from '../helpers/sse.js';
@@ -158,12 +159,24 @@ describe('admission - a task that finds a free slot', () => {
     const once = await postJson(`${d.httpUrl}/v2/tasks`, body);
     expect(once.status).toBe(202);
     await readSse(`${d.httpUrl}/v2/tasks/reused-id/events`);
-    // The engine's one slot is free, so the second submit holds it until its record write fails.
+    // The engine's one slot is free, so the second submit holds it, and its attempt starts, until
+    // its record write fails: that attempt is dropped without a word.
     const again = await postJson(`${d.httpUrl}/v2/tasks`, body);
     expect(again.status).toBe(409);
     expect(again.body).toMatchObject({ code: 'TASK_EXISTS' });
+
     // Had the refused submit kept the slot, this one would wait in the queue forever.
     const next = await submit(d, 'interactive', 1);
     await expect.poll(() => state(d, next.body?.task_id), { timeout: 5_000 }).toBe('completed');
+    // The dropped attempt has ended (its slot ran `next`): the stream holds the first task's three
+    // events and nothing of it.
+    const nc = await connect({ servers: d.natsUrl });
+    try {
+      const subject = subjects.taskEvents('reused-id');
+      const info = await (await nc.jetstreamManager()).streams.info(STREAMS.events.name, { subjects_filter: subject });
+      expect(info.state.subjects).toEqual({ [subject]: 3 });
+    } finally {
+      await nc.close();
+    }
   });
 });
