@@ -26,7 +26,6 @@ import {
   type PoolView,
   type ReplicaStatus,
   type SubmitTask,
-  type TaskDispatch,
   type TaskOutcome,
   type TaskRecord,
   type TaskSpec,
@@ -104,12 +103,11 @@ interface Admitting {
   resolve: (response: AdmissionResponse) => void;
   reject: (err: DroverError) => void;
   /**
-   * The task's attempt, when the submit holds a slot: it was started on that slot's replica while
-   * the record is written (created `running` there), so the engine request overlaps the write; it
-   * publishes nothing until {@link onRecorded} says the record exists. A slot is held when nothing
-   * waited and one was free at the check. Without one, the task queues once recorded.
+   * The replica whose slot this submit holds while its record is written. Set when nothing waited
+   * and a slot was free at the check: the record is then created `running` on that replica, which
+   * saves the task a record write (create, then `running`) on the common unqueued path.
    */
-  started: HeldTask | undefined;
+  reserved: ReplicaStatus | undefined;
 }
 
 interface PlacementState {
@@ -228,11 +226,11 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
   }
 
   /**
-   * Starts `t` on `replica`. `admitting`: the task is being admitted holding this replica's slot,
-   * and its record is created `running` there (see {@link Admitting.started}), so neither the slot
-   * nor the record needs touching; the attempt waits for that record before it publishes anything.
+   * Starts `t` on `replica`. `admittedRunning`: the task was admitted holding this replica's slot
+   * and its record was created `running` there (see {@link Admitting.reserved}), so neither the
+   * slot nor the record needs touching.
    */
-  function dispatch(state: PlacementState, t: HeldTask, replica: ReplicaStatus, ctx: ActorContext<PlacementMsg>, admitting = false): void {
+  function dispatch(state: PlacementState, t: HeldTask, replica: ReplicaStatus, ctx: ActorContext<PlacementMsg>, admittedRunning = false): void {
     const taskId = t.spec.task_id;
     state.queues.remove(taskId);
     state.queued.delete(taskId);
@@ -241,7 +239,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     t.pool_id = replica.pool_id;
     t.dispatched_at = ctx.clock.now();
     state.running.set(taskId, t);
-    if (!admitting) {
+    if (!admittedRunning) {
       setBusy(state, replica.replica_id, replica.pool_id, +1);
       void records.update(taskId, {
         state: 'running',
@@ -251,18 +249,19 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
         attempts: t.attempts,
       });
     }
-    const start: TaskDispatch = {
-      spec: t.spec,
-      correlation_id: t.correlation_id,
-      replica,
-      attempt: t.attempts,
-      publish_started: !t.started_published,
-      queue_position: t.queue_position,
-      predicted_start_ms: t.predicted_start_ms,
-      admitted_at: t.admitted_at,
-    };
-    if (admitting) start.awaiting_record = true;
-    deps.tasks.tell({ type: 'task.start', dispatch: start });
+    deps.tasks.tell({
+      type: 'task.start',
+      dispatch: {
+        spec: t.spec,
+        correlation_id: t.correlation_id,
+        replica,
+        attempt: t.attempts,
+        publish_started: !t.started_published,
+        queue_position: t.queue_position,
+        predicted_start_ms: t.predicted_start_ms,
+        admitted_at: t.admitted_at,
+      },
+    });
     t.started_published = true;
     metrics.tasksStarted.inc({ pool_id: replica.pool_id, replica_id: replica.replica_id, priority: t.spec.priority });
     metrics.placementDecisions.inc({ outcome: 'assigned' });
@@ -347,15 +346,8 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
     // Every event of the task is published by this process from now on: a front door here that
     // watches it serves its client from memory.
     events.claim(taskId);
-    // With a slot held, the attempt starts now: the engine's time to first token overlaps the
-    // record write (a KV round trip, the largest hop before the engine request at 128 streams).
-    let started: HeldTask | undefined;
-    if (reserved !== undefined) {
-      started = newHeld(spec, correlation_id, now);
-      dispatch(state, started, reserved, ctx, true);
-    }
     return new Promise<AdmissionResponse>((resolve, reject) => {
-      state.admitting.set(taskId, { submit, admitted_at: now, resolve, reject, started });
+      state.admitting.set(taskId, { submit, admitted_at: now, resolve, reject, reserved });
       records.create(record).then(
         (created) => ctx.self.tell({ type: 'task.recorded', task_id: taskId, created }),
         (err: unknown) => ctx.self.tell({ type: 'task.recorded', task_id: taskId, created: false, failure: err instanceof Error ? err.message : String(err) }),
@@ -385,55 +377,53 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
       return;
     }
     state.admitting.delete(taskId);
-    if (pending.started !== undefined) return settleStarted(pending, pending.started, msg);
-    state.admittingUnreserved -= 1;
+    let slot = pending.reserved;
+    if (slot === undefined) state.admittingUnreserved -= 1;
+    const releaseSlot = (): void => {
+      if (slot === undefined) return;
+      setBusy(state, slot.replica_id, slot.pool_id, -1);
+      slot = undefined;
+    };
     try {
       if (msg.failure !== undefined) throw new DroverError('INTERNAL', `could not record task ${taskId}: ${msg.failure}`);
       if (!msg.created) refuse(new DroverError('TASK_EXISTS', `task ${taskId} already exists`));
       const { spec, correlation_id } = pending.submit;
       const held = newHeld(spec, correlation_id, pending.admitted_at);
-      const admission = decideAdmission(admissionViewOf(state), { priority: spec.priority }, deps.admission);
-      if (admission.kind === 'reject') {
-        // Rare: the queue filled up while the record was written. Take the record back, so a
-        // retry with the same task id is admitted.
-        void records.discard(taskId);
-        refuseIfFull(state, admission);
+      const replica = slot === undefined ? undefined : state.replicas.get(slot.replica_id);
+      if (replica?.health === 'ready') {
+        // The record already says running on this replica, and its slot is held. The task takes no
+        // queue place, so a queue that filled up meanwhile neither refuses it nor loses a victim.
+        slot = undefined;
+        metrics.tasksEnqueued.inc({ priority: spec.priority });
+        dispatch(state, held, replica, ctx, true);
+      } else {
+        // No slot held, or the replica went away while the record was written: queue as usual. A
+        // record created running is corrected by the dispatch that follows.
+        releaseSlot();
+        const admission = decideAdmission(admissionViewOf(state), { priority: spec.priority }, deps.admission);
+        if (admission.kind === 'reject') {
+          // Rare: the queue filled up while the record was written. Take the record back, so a
+          // retry with the same task id is admitted.
+          void records.discard(taskId);
+          refuseIfFull(state, admission);
+        }
+        if (admission.kind === 'evict-then-admit') evict(state, admission.victim.task_id, ctx);
+        state.queued.set(taskId, held);
+        state.queues.enqueue(toEntry(held));
+        metrics.tasksEnqueued.inc({ priority: spec.priority });
+        const position = state.queues.position(taskId) ?? 0;
+        held.queue_position = position;
+        held.predicted_start_ms = predictStartMs(position, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
       }
-      if (admission.kind === 'evict-then-admit') evict(state, admission.victim.task_id, ctx);
-      state.queued.set(taskId, held);
-      state.queues.enqueue(toEntry(held));
-      metrics.tasksEnqueued.inc({ priority: spec.priority });
-      const position = state.queues.position(taskId) ?? 0;
-      held.queue_position = position;
-      held.predicted_start_ms = predictStartMs(position, state.serviceMsEwma ?? DEFAULT_SERVICE_MS, slotsTotal(state));
       pump(state, ctx);
       pending.resolve({ task_id: taskId, queue_position: held.queue_position, predicted_start_ms: held.predicted_start_ms, backoff_ms: 0 });
     } catch (err) {
       if (!(err instanceof DroverError)) throw err;
+      // A refused submit gives its held slot back, which may let a queued task start.
+      releaseSlot();
+      pump(state, ctx);
       pending.reject(err);
     }
-  }
-
-  /**
-   * Admission, second half, for a submit whose attempt started at once: the attempt learns whether
-   * its record exists. A task that was not recorded is refused, and its attempt drops its engine
-   * request and reports `discarded`, which frees the slot.
-   */
-  function settleStarted(pending: Admitting, held: HeldTask, msg: Extract<PlacementMsg, { type: 'task.recorded' }>): void {
-    const taskId = msg.task_id;
-    const created = msg.failure === undefined && msg.created;
-    deps.tasks.tell({ type: 'task.recorded', task_id: taskId, created });
-    if (created) {
-      metrics.tasksEnqueued.inc({ priority: held.spec.priority });
-      pending.resolve({ task_id: taskId, queue_position: held.queue_position, predicted_start_ms: held.predicted_start_ms, backoff_ms: 0 });
-      return;
-    }
-    if (msg.failure !== undefined) {
-      pending.reject(new DroverError('INTERNAL', `could not record task ${taskId}: ${msg.failure}`));
-      return;
-    }
-    metrics.tasksRejected.inc({ reason: 'TASK_EXISTS' });
-    pending.reject(new DroverError('TASK_EXISTS', `task ${taskId} already exists`));
   }
 
   /**
@@ -562,9 +552,6 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
         }
         break;
       }
-      case 'discarded':
-        // Its record was never created: nothing to write, nothing was published.
-        break;
       case 'crashed':
         void endHeld(held, {
           error: makeEnvelope('INTERNAL', `task actor crashed: ${outcome.message}`, { correlation_id: held.correlation_id }),
@@ -625,8 +612,6 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
         held.started_published = true;
         state.running.set(record.task_id, held);
         setBusy(state, running.replica_id, running.pool_id, +1);
-        // An attempt started while its record was written has its record now.
-        deps.tasks.tell({ type: 'task.recorded', task_id: record.task_id, created: true });
       } else if (record.state === 'queued') {
         held.started_published = record.started_at !== undefined;
         state.queued.set(record.task_id, held);
@@ -721,11 +706,7 @@ export function placementBehavior(deps: PlacementDeps): Behavior<PlacementState,
       if (state === undefined) return;
       ctx.clock.clearTimeout(state.timer);
       for (const pending of state.admitting.values()) {
-        const taskId = pending.submit.spec.task_id;
-        // Its client is told to resubmit, so an attempt already started is dropped; a record that
-        // lands anyway is ended on recovery, as any running record without a live task.
-        if (pending.started !== undefined) deps.tasks.tell({ type: 'task.recorded', task_id: taskId, created: false });
-        pending.reject(new DroverError('INTERNAL', `the scheduler stopped while admitting task ${taskId}; resubmit it`));
+        pending.reject(new DroverError('INTERNAL', `the scheduler stopped while admitting task ${pending.submit.spec.task_id}; resubmit it`));
       }
       state.admitting.clear();
       state.admittingUnreserved = 0;

@@ -5,7 +5,7 @@
  * and the relay itself publishes `end {canceled:true}` as the last event.
  */
 import { makeEnvelope, type ErrorEnvelope, type TaskDispatch, type TaskOutcome } from '../protocols/index.js';
-import { EngineError, type EngineAdapter, type EngineChunk } from '../engines/index.js';
+import { EngineError, type EngineAdapter } from '../engines/index.js';
 import type { EventLog } from '../transport/index.js';
 import type { Clock } from './types.js';
 import { TokenCoalescer } from './token-coalescer.js';
@@ -19,37 +19,12 @@ export interface RelayArgs {
   signal: AbortSignal;
   isCanceled: () => boolean;
   idleTimeoutMs: number;
-  /**
-   * For an attempt started while its record is written (`awaiting_record`): true once the record
-   * is created, false if it was not. `false` comes with an abort of `signal` (the TaskActor's).
-   */
-  recorded?: Promise<boolean>;
 }
 
 /** Streams one attempt; resolves with its outcome after publishing the events the outcome names. */
 export async function relayTask(a: RelayArgs): Promise<TaskOutcome> {
   const { dispatch, adapter, events, clock } = a;
   const taskId = dispatch.spec.task_id;
-  const request = {
-    model: dispatch.spec.model,
-    prompt: dispatch.spec.prompt,
-    max_tokens: dispatch.spec.max_tokens,
-    ...(dispatch.spec.temperature === undefined ? {} : { temperature: dispatch.spec.temperature }),
-    ...(dispatch.spec.seed === undefined ? {} : { seed: dispatch.spec.seed }),
-  };
-  const steps = adapter.stream(request, a.signal, { idleTimeoutMs: a.idleTimeoutMs })[Symbol.asyncIterator]();
-  // Asking for the first step sends the engine request. While the record is written, that step
-  // (or the engine's failure) waits here, and nothing is published until the record exists.
-  let first: Promise<IteratorResult<readonly EngineChunk[]>> | undefined;
-  if (a.recorded !== undefined) {
-    first = steps.next();
-    first.catch(() => undefined);
-    if (!(await a.recorded)) {
-      await first.catch(() => undefined);
-      await steps.return?.(undefined);
-      return { kind: 'discarded' };
-    }
-  }
   if (dispatch.publish_started) {
     events.publish({
       type: 'started',
@@ -87,36 +62,30 @@ export async function relayTask(a: RelayArgs): Promise<TaskOutcome> {
     return endCanceled(events, taskId, tokens, firstTokenAt, clock);
   };
   try {
-    // Leaving the loop before the stream's end closes the stream, as `for await` would.
-    let exhausted = false;
-    try {
-      for (;;) {
-        const next = await (first ?? steps.next());
-        first = undefined;
-        if (next.done === true) {
-          exhausted = true;
-          break;
-        }
-        if (a.isCanceled()) break;
-        checkPublished();
-        for (const chunk of next.value) {
-          if (chunk.type === 'token') {
-            if (firstTokenAt === undefined) firstTokenAt = clock.now();
-            coalescer.push({ t: chunk.text, i: tokens });
-            tokens += 1;
-            // The first burst leaves as soon as the engine has nothing more buffered: on a loaded
-            // process the wait for the end of the turn was most of the first token's time from
-            // engine to client. Later bursts keep that wait, because then every relay's publishes
-            // share one NATS write (flushing each burst at once measured ~6 % more CPU at 128 x 50
-            // tok/s).
-            if (chunk.burstEnd === true && !firstBatchOut) coalescer.flush();
-          } else if (chunk.finish_reason !== null) {
-            finishReason = chunk.finish_reason;
-          }
+    const request = {
+      model: dispatch.spec.model,
+      prompt: dispatch.spec.prompt,
+      max_tokens: dispatch.spec.max_tokens,
+      ...(dispatch.spec.temperature === undefined ? {} : { temperature: dispatch.spec.temperature }),
+      ...(dispatch.spec.seed === undefined ? {} : { seed: dispatch.spec.seed }),
+    };
+    for await (const step of adapter.stream(request, a.signal, { idleTimeoutMs: a.idleTimeoutMs })) {
+      if (a.isCanceled()) break;
+      checkPublished();
+      for (const chunk of step) {
+        if (chunk.type === 'token') {
+          if (firstTokenAt === undefined) firstTokenAt = clock.now();
+          coalescer.push({ t: chunk.text, i: tokens });
+          tokens += 1;
+          // The first burst leaves as soon as the engine has nothing more buffered: on a loaded
+          // process the wait for the end of the turn was most of the first token's time from engine
+          // to client. Later bursts keep that wait, because then every relay's publishes share one
+          // NATS write (flushing each burst at once measured ~6 % more CPU at 128 x 50 tok/s).
+          if (chunk.burstEnd === true && !firstBatchOut) coalescer.flush();
+        } else if (chunk.finish_reason !== null) {
+          finishReason = chunk.finish_reason;
         }
       }
-    } finally {
-      if (!exhausted) await steps.return?.(undefined);
     }
     if (a.isCanceled()) return await ended();
     coalescer.flush();

@@ -14,8 +14,6 @@ import { relayTask } from './task-relay.js';
 /** Messages of a TaskActor. */
 export const TaskMsgSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('task.cancel') }),
-  /** Whether the record of an `awaiting_record` attempt was created (ignored by any other). */
-  z.object({ type: z.literal('task.recorded'), created: z.boolean() }),
   z.object({ type: z.literal('relay.done'), outcome: TaskOutcomeSchema }),
   z.object({ type: z.literal('relay.crashed'), message: z.string() }),
 ]);
@@ -35,8 +33,6 @@ interface TaskState {
   /** The relay has returned: nothing is left to abort. */
   finished: boolean;
   done: Promise<TaskOutcome | undefined>;
-  /** Settles the relay's `recorded` (an `awaiting_record` attempt only). */
-  settleRecorded: ((created: boolean) => void) | undefined;
 }
 
 /** The behavior of the TaskActor running `dispatch`. */
@@ -45,8 +41,7 @@ export function taskBehavior(deps: TaskDeps, dispatch: TaskDispatch): Behavior<T
   return {
     schema: TaskMsgSchema,
     init(ctx) {
-      const state: TaskState = { controller: new AbortController(), canceled: false, finished: false, done: Promise.resolve(undefined), settleRecorded: undefined };
-      const recorded = dispatch.awaiting_record === true ? new Promise<boolean>((resolve) => (state.settleRecorded = resolve)) : undefined;
+      const state: TaskState = { controller: new AbortController(), canceled: false, finished: false, done: Promise.resolve(undefined) };
       state.done = relayTask({
         dispatch,
         adapter: deps.adapterFor(dispatch),
@@ -55,7 +50,6 @@ export function taskBehavior(deps: TaskDeps, dispatch: TaskDispatch): Behavior<T
         signal: state.controller.signal,
         isCanceled: () => state.canceled,
         idleTimeoutMs: deps.idleTimeoutMs,
-        ...(recorded === undefined ? {} : { recorded }),
       }).then(
         (outcome) => {
           state.finished = true;
@@ -76,14 +70,6 @@ export function taskBehavior(deps: TaskDeps, dispatch: TaskDispatch): Behavior<T
           state.canceled = true;
           state.controller.abort();
           ctx.reply(state.done.then((o): CancelReply['outcome'] => (o?.kind === 'canceled' ? 'stopped' : 'already_ended')));
-          return state;
-        case 'task.recorded':
-          if (state.settleRecorded !== undefined) {
-            // Not recorded: drop the engine request; the relay then ends without a word.
-            if (!msg.created) state.controller.abort();
-            state.settleRecorded(msg.created);
-            state.settleRecorded = undefined;
-          }
           return state;
         case 'relay.done':
           deps.placement.tell({ type: 'task.exited', task_id: taskId, outcome: msg.outcome });

@@ -13,8 +13,6 @@ import { taskBehavior, type TaskDeps, type TaskMsg } from './task.js';
 export const TaskSupervisorMsgSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('task.start'), dispatch: TaskDispatchSchema }),
   z.object({ type: z.literal('task.cancel'), task_id: z.string() }),
-  /** Placement's word on the record of an `awaiting_record` attempt. */
-  z.object({ type: z.literal('task.recorded'), task_id: z.string(), created: z.boolean() }),
   z.object({ type: z.literal('tasks.list') }),
 ]);
 export type TaskSupervisorMsg = z.infer<typeof TaskSupervisorMsgSchema>;
@@ -61,15 +59,6 @@ export function taskSupervisorBehavior(deps: TaskSupervisorDeps): Behavior<Super
           } else {
             ctx.reply(ref.ask<CancelReply['outcome']>({ type: 'task.cancel' }, 15_000).catch(() => 'already_ended' as const));
           }
-          return state;
-        }
-        case 'task.recorded': {
-          const running = state.byTask.get(msg.task_id);
-          if (running === undefined) return state;
-          ctx.child<TaskMsg>(running.child)?.tell({ type: 'task.recorded', created: msg.created });
-          // An attempt without a record is no longer the task's (a restarted placement must not
-          // adopt it); its exit is still seen through `byChild`.
-          if (!msg.created) state.byTask.delete(msg.task_id);
           return state;
         }
         case 'tasks.list':

@@ -20,12 +20,6 @@ export const TaskDispatchSchema = z.object({
   queue_position: z.number().int().nonnegative(),
   predicted_start_ms: z.number().nonnegative(),
   admitted_at: z.number(),
-  /**
-   * The task's record is still being written: the attempt sends its engine request at once but
-   * publishes nothing, and reports no outcome, until placement says whether the record was created
-   * (`task.recorded`). The engine's time to first token then overlaps the record write.
-   */
-  awaiting_record: z.literal(true).optional(),
 });
 export type TaskDispatch = z.infer<typeof TaskDispatchSchema>;
 
@@ -52,7 +46,5 @@ export const TaskOutcomeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('retry'), error: ErrorEnvelopeSchema }),
   /** The TaskActor crashed; nothing terminal published. */
   z.object({ kind: z.literal('crashed'), message: z.string() }),
-  /** The task's record was not created (`awaiting_record`): nothing published, the engine request dropped. */
-  z.object({ kind: z.literal('discarded') }),
 ]);
 export type TaskOutcome = z.infer<typeof TaskOutcomeSchema>;

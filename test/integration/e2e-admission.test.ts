@@ -159,8 +159,7 @@ describe('admission - a task that finds a free slot', () => {
     const once = await postJson(`${d.httpUrl}/v2/tasks`, body);
     expect(once.status).toBe(202);
     await readSse(`${d.httpUrl}/v2/tasks/reused-id/events`);
-    // The engine's one slot is free, so the second submit holds it, and its attempt starts, until
-    // its record write fails: that attempt is dropped without a word.
+    // The engine's one slot is free, so the second submit holds it until its record write fails.
     const again = await postJson(`${d.httpUrl}/v2/tasks`, body);
     expect(again.status).toBe(409);
     expect(again.body).toMatchObject({ code: 'TASK_EXISTS' });
@@ -168,8 +167,7 @@ describe('admission - a task that finds a free slot', () => {
     // Had the refused submit kept the slot, this one would wait in the queue forever.
     const next = await submit(d, 'interactive', 1);
     await expect.poll(() => state(d, next.body?.task_id), { timeout: 5_000 }).toBe('completed');
-    // The dropped attempt has ended (its slot ran `next`): the stream holds the first task's three
-    // events and nothing of it.
+    // The refused submit published nothing: the stream holds the first task's three events.
     const nc = await connect({ servers: d.natsUrl });
     try {
       const subject = subjects.taskEvents('reused-id');
