@@ -78,9 +78,10 @@ export async function relayTask(a: RelayArgs): Promise<TaskOutcome> {
           coalescer.push({ t: chunk.text, i: tokens });
           tokens += 1;
           // The first burst leaves as soon as the engine has nothing more buffered: on a loaded
-          // process the wait for the end of the turn was most of the first token's time from engine
-          // to client. Later bursts keep that wait, because then every relay's publishes share one
-          // NATS write (flushing each burst at once measured ~6 % more CPU at 128 x 50 tok/s).
+          // process the wait for the end of the turn was most of the first token's time from
+          // engine to client. Later bursts keep that wait, because then every relay's publishes
+          // share one NATS write (flushing each burst at once measured ~6 % more CPU at
+          // 128 x 50 tok/s).
           if (chunk.burstEnd === true && !firstBatchOut) coalescer.flush();
         } else if (chunk.finish_reason !== null) {
           finishReason = chunk.finish_reason;

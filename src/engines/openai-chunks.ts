@@ -168,10 +168,11 @@ const NEEDS_JSON_PARSE = new RegExp(String.raw`[\\\u0000-\u001f]`);
 
 /**
  * A token chunk exactly as vLLM writes it, read without parsing the whole line: only a text
- * literal with an escape goes through `JSON.parse`. At full engine speed the whole-line parse was a tenth of the
- * relay's CPU (bench `relay`, `node --cpu-prof`). It answers as {@link parseOpenAiStreamData}'s
- * general path does (a property test holds the two together); any other line, including the same
- * chunk with other spacing or key order, returns undefined and takes that path.
+ * literal with an escape goes through `JSON.parse`. At full engine speed the whole-line parse was
+ * a tenth of the relay's CPU (bench `relay`, `node --cpu-prof`). It answers as
+ * {@link parseOpenAiStreamData}'s general path does (a property test holds the two together); any
+ * other line, including the same chunk with other spacing or key order, returns undefined and
+ * takes that path.
  */
 export function readVllmTokenText(data: string): OpenAiStreamEvent | undefined {
   const m = VLLM_COMPLETION_TOKEN.exec(data) ?? VLLM_CHAT_TOKEN.exec(data);
