@@ -249,9 +249,26 @@ export class NatsBus implements Bus {
   }
 
   close(): Promise<void> {
-    this.closed ??= this.nc.isClosed() ? Promise.resolve() : this.nc.drain().catch((err: unknown) => {
-      if (!this.nc.isClosed()) throw err;
-    });
+    this.closed ??= this.nc.isClosed() ? Promise.resolve() : this.drainAndClose();
     return this.closed;
+  }
+
+  /**
+   * `nc.drain()`, then a flush and close if the drain left the connection open. nats.js 2.x's drain
+   * drains every subscription first, and one that had already stopped while still listed (a
+   * subscription whose `timeout` fired, or whose callback was handed an error) refuses; that
+   * rejection is swallowed, so the drain resolves at once with nothing flushed and the connection
+   * open. A stop then "finished" even with nats-server frozen, instead of waiting for it.
+   */
+  private async drainAndClose(): Promise<void> {
+    try {
+      await this.nc.drain();
+    } catch (err) {
+      if (!this.nc.isClosed()) throw err;
+    }
+    if (this.nc.isClosed()) return;
+    this.log.warn('the NATS drain left the connection open (a subscription had stopped); flushing and closing it');
+    await this.nc.flush();
+    await this.nc.close();
   }
 }

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DroverError, ErrorEnvelopeSchema, decode, encode } from '../../src/protocols/index.js';
 import { connectTransport, type Transport } from '../../src/transport/index.js';
+import { NatsBus } from '../../src/transport/bus.js';
+import { ReplyInbox } from '../../src/transport/reply-inbox.js';
 import { captureLogs, LOG_LEVEL, useNatsServer, waitFor } from '../helpers/nats-server.js';
 
 const EchoReq = z.object({ text: z.string(), n: z.number().int() });
@@ -246,6 +248,32 @@ describe('transport bus - subscribe', () => {
       expect(got).toEqual([1, 2]);
     } finally {
       await sub.unsubscribe();
+    }
+  });
+});
+
+describe('transport bus - close', () => {
+  it('closes the connection even when a stopped subscription makes nats.js give up its drain', async () => {
+    const nc = await connect({ servers: server().url });
+    try {
+      const received: unknown[] = [];
+      const watcher = raw.subscribe('test.close.out', { callback: (_err, m) => received.push(decode(m.data, 'msgpack')) });
+      await raw.flush();
+      // A subscription whose first-message timeout fired has stopped, yet nats.js still lists it:
+      // its drain is refused, and nats.js's own `drain()` then resolves with the connection open.
+      const stopped = nc.subscribe('test.close.never', { timeout: 10, callback: () => undefined });
+      await waitFor(() => stopped.isClosed());
+      const before = logs.lines.length;
+      const bus = new NatsBus(nc, logs.logger, server().url, new ReplyInbox(nc));
+      bus.publish('test.close.out', 'last words');
+      await bus.close();
+      expect(nc.isClosed()).toBe(true);
+      await waitFor(() => received.length === 1);
+      expect(received).toEqual(['last words']);
+      expect(logs.lines.slice(before).filter((l) => l.level === LOG_LEVEL.warn && String(l['msg']).includes('drain left the connection open'))).toHaveLength(1);
+      watcher.unsubscribe();
+    } finally {
+      if (!nc.isClosed()) await nc.close();
     }
   });
 });
